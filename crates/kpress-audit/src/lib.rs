@@ -1,0 +1,1 @@
+//! Finds, prices and prunes the leftovers of one-off workloads (under construction).

@@ -1,0 +1,193 @@
+//! One worker thread: a single-threaded tokio runtime running this thread's stripe of
+//! every scenario, with its own recorder. Once a second it hands its interval to the
+//! coordinator; nothing else crosses threads while the test runs.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::{JoinSet, LocalSet};
+
+use super::control::{Control, Phase};
+use super::vu::ScenarioCtx;
+use super::{closed, open, wait, Event};
+use crate::executor::{Executor, Work};
+use crate::http::{ClientConfig, Prepared};
+use crate::metrics::recorder::Recorder;
+use crate::scenario::{ScenarioSpec, TestSpec};
+use crate::segment::Segment;
+
+pub struct WorkerPlan {
+    pub index: u64,
+    pub threads: u64,
+    pub spec: Arc<TestSpec>,
+    pub segment: Segment,
+    pub start: Instant,
+    pub control: Arc<Control>,
+    pub events: UnboundedSender<Event>,
+}
+
+/// How many of the `threads` share a scenario: never more than it has VUs in this
+/// segment, so no thread is handed arrivals without a VU to run them.
+pub fn scenario_threads(executor: &Executor, segment: Segment, threads: u64) -> u64 {
+    let vus = segment.stripe().count_below(executor.max_vus());
+    threads.min(vus).max(1)
+}
+
+pub fn run(plan: WorkerPlan) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = LocalSet::new();
+    local.block_on(&runtime, work(plan));
+    Ok(())
+}
+
+async fn work(plan: WorkerPlan) {
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let client = ClientConfig::new(plan.spec.http.clone());
+    let mut scenarios = JoinSet::new();
+    for scenario in &plan.spec.scenarios {
+        let parts = scenario_threads(&scenario.executor, plan.segment, plan.threads);
+        if plan.index >= parts {
+            continue;
+        }
+        let stripe = plan.segment.stripe().split(plan.index, parts);
+        let ctx = Rc::new(context(scenario, &client, &recorder, &plan.spec));
+        let start = plan.start + scenario.start_time;
+        let control = plan.control.clone();
+        let grace = scenario.graceful_stop;
+        match scenario.executor.work(stripe) {
+            Work::Looping {
+                schedule,
+                graceful_ramp_down,
+            } => {
+                scenarios.spawn_local(closed::looping(
+                    ctx,
+                    schedule,
+                    graceful_ramp_down,
+                    start,
+                    grace,
+                    control,
+                ));
+            }
+            Work::Counted {
+                vus,
+                per_vu,
+                shared,
+                max_duration,
+            } => {
+                scenarios.spawn_local(closed::counted(
+                    ctx,
+                    vus,
+                    per_vu,
+                    shared,
+                    max_duration,
+                    start,
+                    grace,
+                    control,
+                ));
+            }
+            Work::Arrivals {
+                schedule,
+                pre_allocated_vus,
+                max_vus,
+            } => {
+                scenarios.spawn_local(open::arrivals(
+                    ctx,
+                    schedule,
+                    pre_allocated_vus,
+                    max_vus,
+                    start,
+                    grace,
+                    control,
+                ));
+            }
+        }
+    }
+    let ticker = tokio::task::spawn_local(tick(
+        plan.index,
+        plan.start,
+        recorder.clone(),
+        plan.events.clone(),
+    ));
+    let mut wake = plan.control.subscribe();
+    tokio::select! {
+        _ = async { while scenarios.join_next().await.is_some() {} } => {}
+        _ = wait::phase_reached(&mut wake, Phase::Halted) => scenarios.abort_all(),
+    }
+    scenarios.shutdown().await;
+    ticker.abort();
+    let second = Instant::now()
+        .saturating_duration_since(plan.start)
+        .as_secs();
+    let metrics = Box::new(recorder.borrow_mut().take_interval());
+    let _ = plan.events.send(Event::Interval {
+        worker: plan.index,
+        second,
+        metrics,
+    });
+    let _ = plan.events.send(Event::Done { worker: plan.index });
+}
+
+fn context(
+    scenario: &ScenarioSpec,
+    client: &ClientConfig,
+    recorder: &Rc<RefCell<Recorder>>,
+    spec: &TestSpec,
+) -> ScenarioCtx {
+    let mut origins = Vec::new();
+    let mut requests = Vec::new();
+    for r in &scenario.requests {
+        let index = match origins.iter().position(|o| *o == r.origin) {
+            Some(i) => i,
+            None => {
+                origins.push(r.origin.clone());
+                origins.len() - 1
+            }
+        };
+        requests.push((Prepared::new(r.clone(), &spec.http), index));
+    }
+    ScenarioCtx {
+        requests,
+        origins,
+        client: client.clone(),
+        recorder: recorder.clone(),
+    }
+}
+
+/// Hands the interval over at every whole second after the start; the second is
+/// computed from the clock, so a late tick still lands in the right second.
+async fn tick(
+    worker: u64,
+    start: Instant,
+    recorder: Rc<RefCell<Recorder>>,
+    events: UnboundedSender<Event>,
+) {
+    let mut next = start + Duration::from_secs(1);
+    loop {
+        tokio::time::sleep_until(next.into()).await;
+        let elapsed = Instant::now()
+            .saturating_duration_since(start)
+            .as_secs_f64();
+        let second = (elapsed.round() as u64).saturating_sub(1);
+        let metrics = Box::new(recorder.borrow_mut().take_interval());
+        if events
+            .send(Event::Interval {
+                worker,
+                second,
+                metrics,
+            })
+            .is_err()
+        {
+            return;
+        }
+        next += Duration::from_secs(1);
+        let now = Instant::now();
+        while next <= now {
+            next += Duration::from_secs(1);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The scenario file: what a test is. `load` reads and validates it (every problem
+//! with file, line, column and field path); the rest of the engine only ever sees the
+//! validated `TestSpec`.
+
+pub mod duration;
+pub mod error;
+mod file;
+mod locate;
+mod validate;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::executor::Executor;
+use crate::http::request::{HttpVersion, RequestSpec};
+use crate::threshold::Threshold;
+pub use error::{Problem, ScenarioError};
+
+/// A validated test: the scenario file after every check.
+#[derive(Debug, Clone)]
+pub struct TestSpec {
+    pub name: String,
+    pub description: Option<String>,
+    /// The file's text with `--set` overrides applied, as it travels to runners.
+    pub source: String,
+    pub http: HttpOptions,
+    pub scenarios: Vec<ScenarioSpec>,
+    pub thresholds: Vec<Threshold>,
+}
+
+/// Connection options shared by every request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpOptions {
+    pub version: HttpVersion,
+    pub insecure_skip_tls_verify: bool,
+    pub no_connection_reuse: bool,
+}
+
+/// One entry of `scenarios:`.
+#[derive(Debug, Clone)]
+pub struct ScenarioSpec {
+    pub name: String,
+    pub executor: Executor,
+    pub start_time: Duration,
+    pub graceful_stop: Duration,
+    pub requests: Vec<RequestSpec>,
+}
+
+impl ScenarioSpec {
+    /// When this scenario is over at the latest, graceful stop included.
+    pub fn end_bound(&self) -> Duration {
+        let ramp_down = match &self.executor {
+            Executor::RampingVus {
+                graceful_ramp_down, ..
+            } => *graceful_ramp_down,
+            _ => Duration::ZERO,
+        };
+        self.start_time + self.executor.nominal_duration() + self.graceful_stop.max(ramp_down)
+    }
+}
+
+impl TestSpec {
+    /// The nominal length of the test: the last scenario's start plus its duration.
+    pub fn nominal_duration(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(|s| s.start_time + s.executor.nominal_duration())
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The longest the test can take, graceful stops included.
+    pub fn max_duration(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(ScenarioSpec::end_bound)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// Reads and validates a scenario file, applying `--set KEY=VALUE` overrides.
+pub fn load(path: &Path, sets: &[(String, String)]) -> Result<TestSpec, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioError::single(
+            &file,
+            Problem {
+                line: None,
+                column: None,
+                path: String::new(),
+                message: format!("cannot read the file: {e}"),
+            },
+        )
+    })?;
+    parse(&file, &text, sets)
+}
+
+/// Validates scenario text; `file` names it in errors.
+pub fn parse(file: &str, text: &str, sets: &[(String, String)]) -> Result<TestSpec, ScenarioError> {
+    validate::parse(file, text, sets)
+}

@@ -1,0 +1,155 @@
+//! `kpress run`: this machine runs the test (or one runner's segment of it), shows it
+//! live, prints the summary, writes `--summary-out`, and exits with the verdict.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use kpress_engine::printer;
+use kpress_engine::run::{self, Control, Phase, RunError, RunOptions, StopReason};
+use kpress_engine::scenario::{self, TestSpec};
+use kpress_engine::segment::Segment;
+use kpress_engine::summary::{self, Summary};
+
+use crate::cli::{ProgressMode, RunArgs};
+use crate::exit::{self, fail, FAILURE, USAGE};
+use crate::live::Live;
+
+pub fn run(args: RunArgs) -> ExitCode {
+    let spec = match scenario::load(&args.scenario.scenario, &args.scenario.sets) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return fail(USAGE, format!("invalid scenario\n{e}")),
+    };
+    if let Some(n) = args.workers {
+        return super::workers::run(&args, &spec, n);
+    }
+    let segment = match segment_of(&args) {
+        Ok(s) => s,
+        Err(e) => return fail(USAGE, e),
+    };
+    let run_id = args.run_id.clone().unwrap_or_else(summary::new_run_id);
+    let mut options = RunOptions::new(segment);
+    options.start_at = args.start_at;
+    if let Some(t) = args.threads {
+        options.threads = t.max(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(FAILURE, format!("cannot start the runtime: {e}")),
+    };
+    let control = Arc::new(Control::default());
+    let mut live = Live::new(args.progress, spec.nominal_duration());
+    let outcome = runtime.block_on(async {
+        tokio::spawn(watch_signals(control.clone()));
+        run::execute(spec.clone(), options, control, |r| {
+            live.second(r.second, r.interval, r.total, r.elapsed)
+        })
+        .await
+    });
+    live.finish();
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(RunError::Plan(e)) => return fail(USAGE, e),
+        Err(e) => return fail(FAILURE, e),
+    };
+    let summary = Summary::from_run(&spec.name, &run_id, segment, &spec.thresholds, &outcome);
+    finish(&summary, args.summary_out.as_deref(), args.progress)
+}
+
+/// Writes and prints a summary and returns its exit code (shared with `--workers`).
+pub fn finish(summary: &Summary, out: Option<&Path>, progress: ProgressMode) -> ExitCode {
+    let mut write_failed = false;
+    if let Some(path) = out {
+        if let Err(e) = write_summary(summary, path) {
+            eprintln!(
+                "kpress: cannot write the summary to {}: {e}",
+                path.display()
+            );
+            write_failed = true;
+        }
+    }
+    if progress != ProgressMode::Jsonl {
+        print!("{}", printer::render(summary));
+    }
+    let code = summary.exit_code();
+    if write_failed && code == 0 {
+        return ExitCode::from(FAILURE);
+    }
+    exit::of_summary(code)
+}
+
+fn write_summary(summary: &Summary, path: &Path) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
+    // Write beside and rename, so a reader never sees half a summary.
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn segment_of(args: &RunArgs) -> Result<Segment, String> {
+    if let Some(s) = args.segment {
+        return Ok(s);
+    }
+    let Some(n) = args.runners else {
+        return Ok(Segment::WHOLE);
+    };
+    let index = match std::env::var("JOB_COMPLETION_INDEX") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("JOB_COMPLETION_INDEX=`{v}` is not a number"))?,
+        Err(_) => return Err(
+            "--runners needs JOB_COMPLETION_INDEX (set in Indexed Job pods) or use --segment I/N"
+                .into(),
+        ),
+    };
+    Segment::new(index, n)
+}
+
+/// First Ctrl-C or SIGTERM: stop starting iterations and finish gracefully. A second
+/// Ctrl-C: stop at once. Either way a summary is written, marked interrupted.
+pub async fn watch_signals(control: Arc<Control>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut presses = 0;
+    loop {
+        let reason = tokio::select! {
+            r = tokio::signal::ctrl_c() => { if r.is_err() { return } "interrupted (Ctrl-C)" }
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => "terminated (SIGTERM)",
+        };
+        presses += 1;
+        if presses == 1 {
+            eprintln!("\nkpress: stopping gracefully; press Ctrl-C again to stop at once");
+            control.stop(Phase::Stopping, StopReason::Interrupted(reason.into()));
+        } else {
+            control.stop(Phase::Halted, StopReason::Interrupted(reason.into()));
+        }
+    }
+}
+
+/// The plan one scenario file makes, for `validate` and for logs.
+pub fn describe(spec: &TestSpec) -> String {
+    use kpress_engine::scenario::duration::format_duration as d;
+    let mut out = format!("{}: valid\n", spec.name);
+    for s in &spec.scenarios {
+        out.push_str(&format!(
+            "  scenario {}: {}, {} request(s) per iteration, up to {} VUs, starts at {}, runs {}, done by {}\n",
+            s.name,
+            s.executor.name(),
+            s.requests.len(),
+            s.executor.max_vus(),
+            d(s.start_time),
+            d(s.executor.nominal_duration()),
+            d(s.end_bound()),
+        ));
+    }
+    out.push_str(&format!("  thresholds: {}\n", spec.thresholds.len()));
+    out.push_str(&format!(
+        "  the test runs {} (at most {} with graceful stops)\n",
+        d(spec.nominal_duration()),
+        d(spec.max_duration())
+    ));
+    out
+}

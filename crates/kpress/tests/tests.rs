@@ -1,0 +1,5 @@
+//! The `kpress` binary's integration tests: one test binary, one module per topic.
+
+mod util;
+
+mod cli_run;
