@@ -70,6 +70,10 @@ pub struct RunArgs {
     /// How to show progress while running.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Serve the built-in target from this process for the run and point
+    /// `defaults.baseUrl` at it (for trying kpress with nothing else set up).
+    #[arg(long, conflicts_with_all = ["segment", "runners"])]
+    pub local_target: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,3 +3,4 @@
 mod util;
 
 mod cli_run;
+mod cli_signals;

@@ -101,7 +101,7 @@ impl Connection {
                 .exchange(&req.http1, req.head)
                 .await
                 .map(|x| (x, req.http1.len() as u64)),
-            Connection::H2(c) => c.exchange(&req.spec).await,
+            Connection::H2(c) => Box::pin(c.exchange(&req.spec)).await,
         }
     }
 }

@@ -51,7 +51,9 @@ impl Vu {
         let slot = &mut self.conns[origin];
         let attempt = async {
             if slot.is_none() {
-                *slot = Some(Connection::open(&ctx.origins[origin], &ctx.client).await?);
+                // Boxed: opening (TCP, TLS, h2 handshake) is a large future that would
+                // otherwise inflate, and be copied with, every iteration's future.
+                *slot = Some(Box::pin(Connection::open(&ctx.origins[origin], &ctx.client)).await?);
             }
             let conn = slot.as_mut().ok_or(ErrorClass::Closed)?;
             sent.set(Some(Instant::now()));

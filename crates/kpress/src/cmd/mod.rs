@@ -1,6 +1,8 @@
 //! One module per command.
 
 pub mod audit;
+mod local_target;
+
 pub mod merge;
 pub mod run;
 pub mod target;

@@ -15,7 +15,25 @@ use crate::cli::{ProgressMode, RunArgs};
 use crate::exit::{self, fail, FAILURE, USAGE};
 use crate::live::Live;
 
-pub fn run(args: RunArgs) -> ExitCode {
+pub fn run(mut args: RunArgs) -> ExitCode {
+    // Declared before everything that uses it, so it outlives the run (and workers).
+    let _local_target = if args.local_target {
+        match super::local_target::LocalTarget::start() {
+            Ok(t) => {
+                eprintln!(
+                    "kpress: serving the built-in target at {} for this run",
+                    t.url
+                );
+                args.scenario
+                    .sets
+                    .push(("defaults.baseUrl".into(), t.url.clone()));
+                Some(t)
+            }
+            Err(e) => return fail(FAILURE, e),
+        }
+    } else {
+        None
+    };
     let spec = match scenario::load(&args.scenario.scenario, &args.scenario.sets) {
         Ok(s) => Arc::new(s),
         Err(e) => return fail(USAGE, format!("invalid scenario\n{e}")),

@@ -1,0 +1,139 @@
+//! Each executor does what k6's does, with exact counts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kpress_engine::run::{Control, Phase, StopReason};
+use kpress_engine::summary::Status;
+
+use crate::support::{run_with, run_yaml, TestTarget};
+
+fn yaml(url: &str, scenarios: &str) -> String {
+    format!("name: exec\ndefaults: {{ baseUrl: '{url}', timeout: 5s }}\nscenarios:\n{scenarios}")
+}
+
+#[test]
+fn iteration_executors_run_exactly_their_budget() {
+    let target = TestTarget::start(false);
+    let cases = [
+        ("    executor: per-vu-iterations\n    vus: 3\n    iterations: 7\n", 21),
+        ("    executor: shared-iterations\n    vus: 4\n    iterations: 101\n", 101),
+        ("    executor: ramping-arrival-rate\n    startRate: 0\n    stages: [{ duration: 1s, target: 100 }, { duration: 1s, target: 100 }]\n    preAllocatedVUs: 5\n    maxVUs: 50\n", 150),
+        ("    executor: constant-arrival-rate\n    rate: 60\n    timeUnit: 500ms\n    duration: 1s\n    preAllocatedVUs: 5\n    maxVUs: 50\n", 120),
+    ];
+    for (executor, expected) in cases {
+        for threads in [1, 3] {
+            let body = format!("  s:\n{executor}    requests: [GET /, 'POST /?size=10']\n");
+            let (summary, _) = run_yaml(&yaml(&target.url, &body), threads);
+            let m = &summary.metrics;
+            assert_eq!(
+                m.iterations.count, expected,
+                "{executor} on {threads} threads"
+            );
+            assert_eq!(
+                m.http_reqs.count,
+                2 * expected,
+                "{executor}: two requests per iteration"
+            );
+            assert_eq!(
+                m.http_req_failed.fails, 0,
+                "{executor}: {:?}",
+                summary.errors
+            );
+        }
+    }
+}
+
+#[test]
+fn closed_model_follows_the_vu_count() {
+    let target = TestTarget::start(false);
+    let body = "  ramp:\n    executor: ramping-vus\n    startVUs: 0\n    stages: [{ duration: 1s, target: 8 }, { duration: 1s, target: 8 }, { duration: 1s, target: 0 }]\n    gracefulRampDown: 1s\n    requests: ['GET /?delay=20ms']\n  flat:\n    executor: constant-vus\n    vus: 2\n    duration: 1s\n    startTime: 1s\n    requests: ['GET /?delay=20ms']\n";
+    let (summary, outcome) = run_yaml(&yaml(&target.url, body), 2);
+    assert_eq!(
+        summary.metrics.vus.max, 10,
+        "8 ramping + 2 constant at the peak"
+    );
+    assert_eq!(summary.metrics.http_req_failed.fails, 0);
+    let at = |t: u64| {
+        outcome
+            .timeline
+            .iter()
+            .find(|p| p.t == t)
+            .map(|p| p.vus)
+            .unwrap_or(0)
+    };
+    assert!(at(1) >= 8, "second 1: {} VUs", at(1));
+    assert!(at(0) < 8, "second 0 ramps up: {} VUs", at(0));
+    assert_eq!(outcome.timeline.last().map(|p| p.vus), Some(0));
+    // constant-vus with startTime 1s sends nothing in second 0.
+    let first = &outcome.timeline[0];
+    assert!(
+        first.requests < 8 * 50,
+        "second 0 only has the ramp: {}",
+        first.requests
+    );
+}
+
+#[test]
+fn scenarios_start_at_their_start_time() {
+    let target = TestTarget::start(false);
+    let body = "  early:\n    executor: per-vu-iterations\n    vus: 1\n    iterations: 5\n    requests: [GET /]\n  late:\n    executor: per-vu-iterations\n    vus: 1\n    iterations: 7\n    startTime: 1200ms\n    requests: [GET /]\n";
+    let (summary, outcome) = run_yaml(&yaml(&target.url, body), 1);
+    assert_eq!(summary.metrics.http_reqs.count, 12);
+    let by_second: Vec<(u64, u64)> = outcome
+        .timeline
+        .iter()
+        .map(|p| (p.t, p.requests))
+        .filter(|(_, r)| *r > 0)
+        .collect();
+    assert_eq!(by_second, vec![(0, 5), (1, 7)]);
+}
+
+#[test]
+fn a_graceful_stop_ends_early_and_marks_the_summary() {
+    let target = TestTarget::start(false);
+    let body = "  s:\n    executor: constant-vus\n    vus: 4\n    duration: 30s\n    requests: ['GET /?delay=5ms']\n";
+    let control = Arc::new(Control::default());
+    let stopper = control.clone();
+    let started = Instant::now();
+    let stop = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        stopper.stop(Phase::Stopping, StopReason::Interrupted("test".into()));
+    });
+    let (summary, _) = run_with(&yaml(&target.url, body), 2, control);
+    let _ = stop.join();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(summary.status, Status::Interrupted);
+    assert_eq!(summary.exit_code(), 1);
+    assert!(summary.metrics.http_reqs.count > 10);
+    assert_eq!(
+        summary.metrics.http_req_failed.fails, 0,
+        "in-flight requests finished: {:?}",
+        summary.errors
+    );
+}
+
+#[test]
+fn abort_on_fail_stops_the_run() {
+    // Nothing listens on port 9 of loopback: every request fails at once.
+    let body = "  s:\n    executor: constant-vus\n    vus: 2\n    duration: 20s\n    requests: [GET /]\nthresholds:\n  http_req_failed: [{ threshold: 'rate<0.5', abortOnFail: true, delayAbortEval: 1s }]\n";
+    let started = Instant::now();
+    let (summary, _) = run_yaml(&yaml("http://127.0.0.1:9", body), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "aborted after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(summary.status, Status::Aborted);
+    assert_eq!(summary.exit_code(), 99);
+    assert!(summary
+        .stop_reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("http_req_failed rate<0.5"));
+    assert!(summary.errors.get("connect refused").copied().unwrap_or(0) > 0);
+}
