@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use crate::summary::{Counter, Status, Summary, Trend};
+use crate::summary::{Counter, GaugeSummary, Status, Summary, Trend};
+use crate::threshold::{Metric, MetricKind};
 
 /// Renders `s` as the text kpress prints at the end of a test.
 pub fn render(s: &Summary) -> String {
@@ -64,19 +65,8 @@ pub fn render(s: &Summary) -> String {
     );
     row(&mut out, "data_sent", &bytes(&m.data_sent));
     row(&mut out, "data_received", &bytes(&m.data_received));
-    row(
-        &mut out,
-        "vus",
-        &format!("{} (min {}, max {})", m.vus.value, m.vus.min, m.vus.max),
-    );
-    row(
-        &mut out,
-        "vus_max",
-        &format!(
-            "{} (min {}, max {})",
-            m.vus_max.value, m.vus_max.min, m.vus_max.max
-        ),
-    );
+    row(&mut out, "vus", &gauge(&m.vus));
+    row(&mut out, "vus_max", &gauge(&m.vus_max));
     if !s.errors.is_empty() {
         let _ = writeln!(out, "\n  errors");
         let mut errors: Vec<_> = s.errors.iter().collect();
@@ -90,8 +80,8 @@ pub fn render(s: &Summary) -> String {
         for (metric, list) in &s.thresholds {
             for t in list {
                 let (mark, actual) = match (t.ok, t.actual) {
-                    (Some(true), Some(a)) => ("✓", format!("  ({})", number(a))),
-                    (Some(false), Some(a)) => ("✗", format!("  ({})", number(a))),
+                    (Some(true), Some(a)) => ("✓", format!("  ({})", actual(metric, a))),
+                    (Some(false), Some(a)) => ("✗", format!("  ({})", actual(metric, a))),
                     _ => ("·", "  (judged after the merge)".to_string()),
                 };
                 let _ = writeln!(out, "    {mark} {metric} {}{actual}", t.expr);
@@ -99,6 +89,19 @@ pub fn render(s: &Summary) -> String {
         }
     }
     out
+}
+
+fn gauge(g: &GaugeSummary) -> String {
+    format!("max {} (min {}, at the end {})", g.max, g.min, g.value)
+}
+
+/// A threshold's compared value in its metric's unit.
+fn actual(metric: &str, v: f64) -> String {
+    match Metric::from_name(metric).map(Metric::kind) {
+        Ok(MetricKind::Trend) => ms(v),
+        Ok(MetricKind::Rate) => format!("{:.2}%", v * 100.0),
+        _ => number(v),
+    }
 }
 
 fn status_text(status: Status) -> &'static str {
