@@ -227,7 +227,7 @@ fn segments_add_up_and_merge_exactly() {
                 .unwrap_or_default(),
         )
         .expect("hdr decodes");
-        assert!(h.len() > 0);
+        assert!(!h.is_empty());
         kpress_engine::metrics::histogram::add(&mut all, &h);
     }
     assert_eq!(all.len(), 600);

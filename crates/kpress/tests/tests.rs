@@ -2,5 +2,6 @@
 
 mod util;
 
+mod audit;
 mod cli_run;
 mod cli_signals;

@@ -1,0 +1,622 @@
+//! The object store behind the double: plain JSON objects under (group, version, plural,
+//! namespace, name), with the server-side behaviour clients rely on (server-assigned metadata,
+//! resource versions, optimistic concurrency, delete preconditions and finalizers).
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::resource::ResourceType;
+use crate::selector::LabelSelector;
+use crate::status::ApiError;
+
+/// Names one object for tests: `apiVersion`, `kind`, namespace (for namespaced kinds), name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// `apiVersion`, e.g. `apps/v1`.
+    pub api_version: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+    /// Namespace; `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// A namespaced object.
+    pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> Self {
+        Self {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
+        }
+    }
+
+    /// A cluster-scoped object.
+    pub fn cluster(api_version: &str, kind: &str, name: &str) -> Self {
+        Self {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: None,
+            name: name.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    group: String,
+    version: String,
+    plural: String,
+    namespace: String,
+    name: String,
+}
+
+impl Key {
+    fn new(rt: &ResourceType, namespace: Option<&str>, name: &str) -> Self {
+        Self {
+            group: rt.group.clone(),
+            version: rt.version.clone(),
+            plural: rt.plural.clone(),
+            namespace: namespace.unwrap_or_default().to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// A `fieldSelector` restricted to what the double can evaluate.
+#[derive(Debug, Default)]
+pub(crate) struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    pub(crate) fn parse(text: &str) -> Result<Self, ApiError> {
+        let mut terms = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (f, true, v)
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid field selector {part:?}"
+                )));
+            };
+            if !matches!(field, "metadata.name" | "metadata.namespace") {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported by kube-double: {field}"
+                )));
+            }
+            terms.push((field.to_owned(), equal, value.to_owned()));
+        }
+        Ok(Self(terms))
+    }
+
+    fn matches(&self, object: &Value) -> bool {
+        self.0.iter().all(|(field, equal, value)| {
+            let actual = match field.as_str() {
+                "metadata.name" => meta_str(object, "name"),
+                _ => meta_str(object, "namespace"),
+            };
+            (actual.unwrap_or_default() == value) == *equal
+        })
+    }
+}
+
+/// Paging of a list request.
+#[derive(Debug, Default)]
+pub(crate) struct Page {
+    pub(crate) limit: Option<usize>,
+    pub(crate) continue_from: Option<usize>,
+}
+
+/// What a `DELETE` does, from its `DeleteOptions` body.
+#[derive(Debug, Default)]
+pub(crate) struct DeleteOptions {
+    uid: Option<String>,
+    resource_version: Option<String>,
+    dry_run: bool,
+}
+
+impl DeleteOptions {
+    pub(crate) fn from_body(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+        let pre = &value["preconditions"];
+        Ok(Self {
+            uid: pre["uid"].as_str().map(str::to_owned),
+            resource_version: pre["resourceVersion"].as_str().map(str::to_owned),
+            dry_run: value["dryRun"]
+                .as_array()
+                .is_some_and(|modes| modes.iter().any(|m| m == "All")),
+        })
+    }
+}
+
+/// All objects and registered types; the single source of truth behind the HTTP handler.
+#[derive(Debug)]
+pub(crate) struct Store {
+    types: Vec<ResourceType>,
+    objects: BTreeMap<Key, Value>,
+    revision: u64,
+    uids: u64,
+}
+
+fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object["metadata"][field].as_str()
+}
+
+fn metadata_mut(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
+    let root = object
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("the object is not a JSON object"))?;
+    root.entry("metadata")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata is not a JSON object"))
+}
+
+fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    object["metadata"]["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn now() -> String {
+    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in fields {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+impl Store {
+    pub(crate) fn new(types: Vec<ResourceType>) -> Self {
+        Self {
+            types,
+            objects: BTreeMap::new(),
+            revision: 0,
+            uids: 0,
+        }
+    }
+
+    pub(crate) fn register(&mut self, rt: ResourceType) {
+        if !self.types.contains(&rt) {
+            self.types.push(rt);
+        }
+    }
+
+    /// The type served at `group/version/plural`, or the `404` a missing CRD gets.
+    pub(crate) fn type_at(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Result<ResourceType, ApiError> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("the server could not find the requested resource ({group}/{version}, Resource={plural})"),
+                )
+            })
+    }
+
+    pub(crate) fn type_of(&self, api_version: &str, kind: &str) -> Result<ResourceType, ApiError> {
+        self.types
+            .iter()
+            .find(|t| t.api_version() == api_version && t.kind == kind)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("no resource type registered for {api_version} {kind}"),
+                )
+            })
+    }
+
+    fn next_revision(&mut self) -> String {
+        self.revision += 1;
+        self.revision.to_string()
+    }
+
+    fn next_uid(&mut self) -> String {
+        self.uids += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.uids)
+    }
+
+    fn scope<'a>(rt: &ResourceType, namespace: Option<&'a str>) -> Option<&'a str> {
+        if rt.namespaced {
+            namespace
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn list(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        page: &Page,
+    ) -> Value {
+        let namespace = Self::scope(rt, namespace);
+        let matching: Vec<&Value> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == rt.group
+                    && k.version == rt.version
+                    && k.plural == rt.plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .map(|(_, v)| v)
+            .filter(|v| labels.matches(&labels_of(v)) && fields.matches(v))
+            .collect();
+        let start = page.continue_from.unwrap_or(0).min(matching.len());
+        let end = page
+            .limit
+            .filter(|l| *l > 0)
+            .map_or(matching.len(), |l| (start + l).min(matching.len()));
+        let mut metadata = json!({ "resourceVersion": self.revision.to_string() });
+        if end < matching.len() {
+            metadata["continue"] = json!(end.to_string());
+            metadata["remainingItemCount"] = json!(matching.len() - end);
+        }
+        json!({
+            "apiVersion": rt.api_version(),
+            "kind": format!("{}List", rt.kind),
+            "metadata": metadata,
+            "items": matching[start..end],
+        })
+    }
+
+    pub(crate) fn get(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        self.objects
+            .get(&Key::new(rt, Self::scope(rt, namespace), name))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&rt.plural, name))
+    }
+
+    /// Stores a new object as `POST` does: the server owns uid, resourceVersion and
+    /// creationTimestamp. `keep_identity` (seeding) keeps a given uid and creationTimestamp so
+    /// fixtures keep their ages and identities.
+    pub(crate) fn create(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        mut object: Value,
+        keep_identity: bool,
+    ) -> Result<Value, ApiError> {
+        let namespace = Self::scope(rt, namespace);
+        let uid = self.next_uid();
+        let revision = self.next_revision();
+        let generated = format!("{:05x}", self.revision);
+        let meta = metadata_mut(&mut object)?;
+        if meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let prefix = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| ApiError::bad_request("name or generateName is required"))?;
+            meta.insert("name".into(), json!(format!("{prefix}{generated}")));
+        }
+        match (namespace, meta.get("namespace").and_then(Value::as_str)) {
+            (Some(path_ns), Some(obj_ns)) if path_ns != obj_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            (Some(path_ns), _) => {
+                meta.insert("namespace".into(), json!(path_ns));
+            }
+            (None, _) if rt.namespaced => {
+                return Err(ApiError::bad_request(format!("{} must be created in a namespace", rt.kind)))
+            }
+            (None, _) => {
+                meta.remove("namespace");
+            }
+        }
+        if !keep_identity || !meta.contains_key("uid") {
+            meta.insert("uid".into(), json!(uid));
+        }
+        if !keep_identity || !meta.contains_key("creationTimestamp") {
+            meta.insert("creationTimestamp".into(), json!(now()));
+        }
+        meta.insert("resourceVersion".into(), json!(revision));
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Value::Object(root) = &mut object {
+            root.insert("apiVersion".into(), json!(rt.api_version()));
+            root.insert("kind".into(), json!(rt.kind));
+        }
+        let key = Key::new(rt, namespace, &name);
+        if self.objects.contains_key(&key) {
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", rt.plural),
+            ));
+        }
+        self.objects.insert(key, object.clone());
+        Ok(object)
+    }
+
+    /// `PUT`: replaces the object; a stale `metadata.resourceVersion` is a conflict.
+    pub(crate) fn replace(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        object: Value,
+    ) -> Result<Value, ApiError> {
+        let current = self.get(rt, namespace, name)?;
+        if let Some(given) = meta_str(&object, "resourceVersion") {
+            if Some(given) != meta_str(&current, "resourceVersion") {
+                return Err(ApiError::conflict(
+                    &rt.plural,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+        }
+        self.commit(rt, namespace, name, &current, object)
+    }
+
+    /// `PATCH` with a merge patch; a `metadata.resourceVersion` in the patch is a precondition.
+    pub(crate) fn patch(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, ApiError> {
+        let current = self.get(rt, namespace, name)?;
+        if let Some(given) = meta_str(patch, "resourceVersion") {
+            if Some(given) != meta_str(&current, "resourceVersion") {
+                return Err(ApiError::conflict(
+                    &rt.plural,
+                    name,
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                ));
+            }
+        }
+        let mut updated = current.clone();
+        merge_patch(&mut updated, patch);
+        self.commit(rt, namespace, name, &current, updated)
+    }
+
+    /// Applies an edit made outside any client, bumping the resource version as a concurrent
+    /// writer would.
+    pub(crate) fn edit(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<Value, ApiError> {
+        let current = self.get(rt, namespace, name)?;
+        let mut updated = current.clone();
+        edit(&mut updated);
+        self.commit(rt, namespace, name, &current, updated)
+    }
+
+    /// Stores an update, keeping the identity fields the server owns, and completes a pending
+    /// deletion once the last finalizer is gone.
+    fn commit(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        current: &Value,
+        mut updated: Value,
+    ) -> Result<Value, ApiError> {
+        let revision = self.next_revision();
+        let meta = metadata_mut(&mut updated)?;
+        for field in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+        ] {
+            match current["metadata"].get(field) {
+                Some(value) => meta.insert(field.into(), value.clone()),
+                None => meta.remove(field),
+            };
+        }
+        meta.insert("resourceVersion".into(), json!(revision));
+        let finalized = meta.contains_key("deletionTimestamp")
+            && meta
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+        let key = Key::new(rt, Self::scope(rt, namespace), name);
+        if finalized {
+            self.objects.remove(&key);
+        } else {
+            self.objects.insert(key, updated.clone());
+        }
+        Ok(updated)
+    }
+
+    /// `DELETE`: checks preconditions, then removes the object, or only marks it with a
+    /// `deletionTimestamp` while finalizers remain. Returns the object as last stored.
+    pub(crate) fn delete(
+        &mut self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        options: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let current = self.get(rt, namespace, name)?;
+        let checks = [
+            ("UID", &options.uid, meta_str(&current, "uid")),
+            (
+                "ResourceVersion",
+                &options.resource_version,
+                meta_str(&current, "resourceVersion"),
+            ),
+        ];
+        for (label, wanted, actual) in checks {
+            if let Some(wanted) = wanted {
+                if Some(wanted.as_str()) != actual {
+                    return Err(ApiError::conflict(
+                        &rt.plural,
+                        name,
+                        &format!(
+                            "Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {}",
+                            actual.unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        }
+        if options.dry_run {
+            return Ok(current);
+        }
+        let has_finalizers = current["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            let mut marked = current.clone();
+            if marked["metadata"]["deletionTimestamp"].is_null() {
+                marked["metadata"]["deletionTimestamp"] = json!(now());
+            }
+            marked["metadata"]["resourceVersion"] = json!(self.next_revision());
+            self.objects.insert(
+                Key::new(rt, Self::scope(rt, namespace), name),
+                marked.clone(),
+            );
+            return Ok(marked);
+        }
+        self.objects
+            .remove(&Key::new(rt, Self::scope(rt, namespace), name));
+        Ok(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service_type() -> ResourceType {
+        ResourceType::new("", "v1", "Service", "services", true)
+    }
+
+    fn store_with_service() -> Store {
+        let mut store = Store::new(vec![service_type()]);
+        let svc = json!({"metadata": {"name": "web", "finalizers": ["example.com/hold"]}});
+        store
+            .create(&service_type(), Some("a"), svc, false)
+            .expect("created");
+        store
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7386() {
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}, "h": [1]}));
+        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}, "h": [1]}));
+    }
+
+    #[test]
+    fn finalizers_hold_a_deletion_until_removed() {
+        let mut store = store_with_service();
+        let rt = service_type();
+        let marked = store
+            .delete(&rt, Some("a"), "web", &DeleteOptions::default())
+            .expect("deleted");
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        assert!(store.get(&rt, Some("a"), "web").is_ok());
+        let patch = json!({"metadata": {"finalizers": null}});
+        store.patch(&rt, Some("a"), "web", &patch).expect("patched");
+        assert_eq!(
+            store.get(&rt, Some("a"), "web").map_err(|e| e.code),
+            Err(404)
+        );
+    }
+
+    #[test]
+    fn pages_continue_where_the_last_one_stopped() {
+        let rt = service_type();
+        let mut store = Store::new(vec![rt.clone()]);
+        for name in ["a", "b", "c"] {
+            store
+                .create(&rt, Some("ns"), json!({"metadata": {"name": name}}), false)
+                .expect("created");
+        }
+        let all = LabelSelector::default();
+        let fields = FieldSelector::default();
+        let first = store.list(
+            &rt,
+            None,
+            &all,
+            &fields,
+            &Page {
+                limit: Some(2),
+                continue_from: None,
+            },
+        );
+        assert_eq!(first["items"].as_array().map(Vec::len), Some(2));
+        assert_eq!(first["metadata"]["continue"], json!("2"));
+        let rest = store.list(
+            &rt,
+            None,
+            &all,
+            &fields,
+            &Page {
+                limit: Some(2),
+                continue_from: Some(2),
+            },
+        );
+        assert_eq!(rest["items"][0]["metadata"]["name"], json!("c"));
+        assert!(rest["metadata"]["continue"].is_null());
+    }
+}
