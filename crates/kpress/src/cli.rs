@@ -28,6 +28,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Serve the built-in HTTP target, for trying kpress and for tests.
     Target(TargetArgs),
+    /// Print the Kubernetes manifests of a test (YAML); creates nothing.
+    Render(RenderArgs),
     /// Find, price and prune the leftovers of one-off workloads in a cluster.
     Audit(AuditArgs),
 }
@@ -70,6 +72,18 @@ pub struct RunArgs {
     /// How to show progress while running.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    /// Wait for the start instant a submitter publishes in DIR/start-at (a runner
+    /// pod's downward-API volume), then start at it.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KPRESS_POD_INFO_DIR",
+        conflicts_with = "start_at"
+    )]
+    pub pod_info_dir: Option<PathBuf>,
+    /// How long to wait for that start instant.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub start_timeout: std::time::Duration,
     /// Serve the built-in target from this process for the run and point
     /// `defaults.baseUrl` at it (for trying kpress with nothing else set up).
     #[arg(long, conflicts_with_all = ["segment", "runners"])]
@@ -111,6 +125,62 @@ pub struct MergeArgs {
     pub runners: Option<u64>,
 }
 
+/// How a test becomes Kubernetes objects (shared by `render` and `submit`).
+#[derive(Args, Debug, Clone)]
+pub struct ClusterArgs {
+    /// Runner pods (the test is split into this many exact shares).
+    #[arg(long, value_name = "N")]
+    pub runners: u32,
+    /// The runner image.
+    #[arg(long, value_name = "IMAGE", default_value = kpress_k8s::job::DEFAULT_IMAGE)]
+    pub image: String,
+    /// The namespace of the test's objects.
+    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    /// The application label on every object, the same for every test.
+    #[arg(
+        long,
+        value_name = "KEY=VALUE",
+        default_value = "app.kubernetes.io/part-of=kpress"
+    )]
+    pub app: kpress_k8s::labels::AppLabel,
+    /// The run id (generated when absent).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// How long a finished Job stays before Kubernetes removes it.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub ttl: std::time::Duration,
+    /// Time allowed for runners to schedule and start, added to the Job's deadline.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub startup_allowance: std::time::Duration,
+    /// Retries of a runner index that failed (disruptions are retried without counting).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: u32,
+    /// CPU request and limit of each runner, e.g. `500m:1`.
+    #[arg(long, value_name = "REQUEST:LIMIT", default_value = "500m:1", value_parser = parse_pair)]
+    pub cpu: (String, String),
+    /// Memory request and limit of each runner, e.g. `128Mi:256Mi`.
+    #[arg(long, value_name = "REQUEST:LIMIT", default_value = "128Mi:256Mi", value_parser = parse_pair)]
+    pub memory: (String, String),
+    /// Spread the runners over nodes.
+    #[arg(long)]
+    pub spread: bool,
+    /// Run only on nodes with this label (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub node_selector: Vec<(String, String)>,
+    /// Tolerate a taint, `KEY[=VALUE]:EFFECT` (repeatable).
+    #[arg(long, value_name = "TAINT", value_parser = kpress_k8s::job::parse_toleration)]
+    pub toleration: Vec<k8s_openapi::api::core::v1::Toleration>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
 #[derive(Args, Debug)]
 pub struct TargetArgs {
     /// Address to listen on.
@@ -129,6 +199,31 @@ fn parse_set(s: &str) -> Result<(String, String), String> {
         return Err(format!("`{s}`: the key is empty"));
     }
     Ok((k.trim().to_string(), v.to_string()))
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    let (request, limit) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}`: write REQUEST:LIMIT, e.g. 500m:1"))?;
+    for q in [request, limit] {
+        if !kpress_k8s::job::valid_quantity(q) {
+            return Err(format!(
+                "`{q}` is not a Kubernetes quantity (e.g. 500m, 1, 256Mi)"
+            ));
+        }
+    }
+    Ok((request.to_string(), limit.to_string()))
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: write KEY=VALUE"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    kpress_engine::scenario::duration::parse_duration(s)
 }
 
 fn parse_time(s: &str) -> Result<std::time::SystemTime, String> {

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         cli::Command::Validate(args) => cmd::validate::run(args),
         cli::Command::Merge(args) => cmd::merge::run(args),
         cli::Command::Target(args) => cmd::target::run(args),
+        cli::Command::Render(args) => cmd::render::run(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
     }
 }

@@ -5,3 +5,4 @@ mod util;
 mod audit;
 mod cli_run;
 mod cli_signals;
+mod render;

@@ -4,6 +4,7 @@ pub mod audit;
 mod local_target;
 
 pub mod merge;
+pub mod render;
 pub mod run;
 pub mod target;
 pub mod validate;

@@ -1,9 +1,11 @@
 //! `kpress run`: this machine runs the test (or one runner's segment of it), shows it
 //! live, prints the summary, writes `--summary-out`, and exits with the verdict.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use kpress_engine::printer;
 use kpress_engine::run::{self, Control, Phase, RunError, RunOptions, StopReason};
@@ -11,7 +13,7 @@ use kpress_engine::scenario::{self, TestSpec};
 use kpress_engine::segment::Segment;
 use kpress_engine::summary::{self, Summary};
 
-use crate::cli::{ProgressMode, RunArgs};
+use crate::cli::{ProgressMode, RunArgs, ScenarioArgs};
 use crate::exit::{self, fail, FAILURE, USAGE};
 use crate::live::Live;
 
@@ -34,10 +36,11 @@ pub fn run(mut args: RunArgs) -> ExitCode {
     } else {
         None
     };
-    let spec = match scenario::load(&args.scenario.scenario, &args.scenario.sets) {
+    let spec = match load_scenario(&args.scenario) {
         Ok(s) => Arc::new(s),
-        Err(e) => return fail(USAGE, format!("invalid scenario\n{e}")),
+        Err(e) => return fail(USAGE, e),
     };
+
     if let Some(n) = args.workers {
         return super::workers::run(&args, &spec, n);
     }
@@ -62,6 +65,10 @@ pub fn run(mut args: RunArgs) -> ExitCode {
     let mut live = Live::new(args.progress, spec.nominal_duration());
     let outcome = runtime.block_on(async {
         tokio::spawn(watch_signals(control.clone()));
+        if let Some(dir) = &args.pod_info_dir {
+            options.start_at =
+                Some(wait_for_start(&dir.join("start-at"), &control, args.start_timeout).await?);
+        }
         run::execute(spec.clone(), options, control, |r| {
             live.second(r.second, r.interval, r.total, r.elapsed)
         })
@@ -89,8 +96,13 @@ pub fn finish(summary: &Summary, out: Option<&Path>, progress: ProgressMode) -> 
             write_failed = true;
         }
     }
+    let to_stdout = out.is_some_and(|p| p == Path::new("-"));
     if progress != ProgressMode::Jsonl {
-        print!("{}", printer::render(summary));
+        if to_stdout {
+            eprint!("{}", printer::render(summary));
+        } else {
+            print!("{}", printer::render(summary));
+        }
     }
     let code = summary.exit_code();
     if write_failed && code == 0 {
@@ -100,11 +112,73 @@ pub fn finish(summary: &Summary, out: Option<&Path>, progress: ProgressMode) -> 
 }
 
 fn write_summary(summary: &Summary, path: &Path) -> std::io::Result<()> {
+    if path == Path::new("-") {
+        // One line, written at once: a pod's log may interleave it with other output.
+        let mut line = serde_json::to_vec(summary).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        out.write_all(&line)?;
+        return out.flush();
+    }
     let json = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
     // Write beside and rename, so a reader never sees half a summary.
     let tmp = path.with_extension("json.partial");
     std::fs::write(&tmp, json)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Waits until `file` (a pod's downward-API view of its `kpress.io/start-at`
+/// annotation) holds the start instant the submitter published.
+async fn wait_for_start(
+    file: &Path,
+    control: &Control,
+    limit: Duration,
+) -> Result<SystemTime, RunError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            let text = text.trim();
+            if !text.is_empty() {
+                return humantime::parse_rfc3339_weak(text).map_err(|e| {
+                    RunError::Runtime(format!(
+                        "{}: `{text}` is not an RFC 3339 instant: {e}",
+                        file.display()
+                    ))
+                });
+            }
+        }
+        if control.stopping() {
+            return Err(RunError::Runtime(
+                "stopped while waiting for the start instant".into(),
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(RunError::Runtime(format!(
+                "no start instant was published in {} within {}",
+                file.display(),
+                humantime::format_duration(limit)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads and validates the scenario: a file, or `env:NAME` for the text of an
+/// environment variable (how a runner pod receives it).
+pub fn load_scenario(args: &ScenarioArgs) -> Result<TestSpec, String> {
+    let given = args.scenario.to_string_lossy();
+    let result = match given.strip_prefix("env:") {
+        Some(var) => match std::env::var(var) {
+            Ok(text) => scenario::parse(&given, &text, &args.sets),
+            Err(_) => {
+                return Err(format!(
+                    "{given}: the environment variable {var} is not set"
+                ))
+            }
+        },
+        None => scenario::load(&args.scenario, &args.sets),
+    };
+    result.map_err(|e| format!("invalid scenario\n{e}"))
 }
 
 fn segment_of(args: &RunArgs) -> Result<Segment, String> {

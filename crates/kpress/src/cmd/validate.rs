@@ -3,16 +3,16 @@
 use std::process::ExitCode;
 
 use kpress_engine::run::check_split;
-use kpress_engine::scenario;
 
 use crate::cli::ValidateArgs;
 use crate::exit::{fail, OK, USAGE};
 
 pub fn run(args: ValidateArgs) -> ExitCode {
-    let spec = match scenario::load(&args.scenario.scenario, &args.scenario.sets) {
+    let spec = match super::run::load_scenario(&args.scenario) {
         Ok(s) => s,
-        Err(e) => return fail(USAGE, format!("invalid scenario\n{e}")),
+        Err(e) => return fail(USAGE, e),
     };
+
     if args.runners == 0 {
         return fail(USAGE, "--runners must be at least 1");
     }

@@ -76,6 +76,7 @@ pub fn run(args: &RunArgs, spec: &TestSpec, n: u64) -> ExitCode {
                 .arg("--summary-out")
                 .arg(path)
                 .env_remove("KPRESS_RUNNERS")
+                .env_remove("KPRESS_POD_INFO_DIR")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
