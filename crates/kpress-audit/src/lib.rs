@@ -76,25 +76,9 @@ pub struct Audit {
     pub report: Report,
 }
 
-/// A client from the usual configuration: `KUBECONFIG` (or `~/.kube/config`) with `context`
-/// or its current context, else the in-cluster service account.
+/// A client from the usual configuration (see [`kpress_k8s::connect`]).
 pub async fn connect(context: Option<&str>) -> Result<kube::Client, Error> {
-    let config = match context {
-        Some(context) => {
-            let options = kube::config::KubeConfigOptions {
-                context: Some(context.to_owned()),
-                ..Default::default()
-            };
-            kube::Config::from_kubeconfig(&options)
-                .await
-                .map_err(|e| Error::Config(e.to_string()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?,
-    };
-    let url = config.cluster_url.to_string();
-    kube::Client::try_from(config).map_err(|e| Error::Config(format!("{url}: {e}")))
+    kpress_k8s::connect(context).await.map_err(Error::Config)
 }
 
 /// Reads the source and audits it.

@@ -8,6 +8,9 @@
 
 pub mod job;
 pub mod labels;
+pub mod pods;
+pub mod runs;
+pub mod submit;
 
 use k8s_openapi::api::batch::v1::Job;
 
@@ -21,4 +24,23 @@ pub fn to_yaml(jobs: &[Job]) -> Result<String, String> {
         );
     }
     Ok(out)
+}
+
+/// A client from the usual configuration: `KUBECONFIG` (or `~/.kube/config`) with
+/// `context` or its current context, else the in-cluster service account.
+pub async fn connect(context: Option<&str>) -> Result<kube::Client, String> {
+    let config = match context {
+        Some(context) => {
+            let options = kube::config::KubeConfigOptions {
+                context: Some(context.to_owned()),
+                ..Default::default()
+            };
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+    };
+    let url = config.cluster_url.to_string();
+    kube::Client::try_from(config).map_err(|e| format!("{url}: {e}"))
 }

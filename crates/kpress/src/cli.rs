@@ -30,6 +30,12 @@ pub enum Command {
     Target(TargetArgs),
     /// Print the Kubernetes manifests of a test (YAML); creates nothing.
     Render(RenderArgs),
+    /// Run a test on the cluster as one Indexed Job: follow, collect, merge, clean up.
+    Submit(SubmitArgs),
+    /// The tests kpress runs or ran in a namespace.
+    List(ListArgs),
+    /// Delete a run's Job and pods.
+    Delete(DeleteArgs),
     /// Find, price and prune the leftovers of one-off workloads in a cluster.
     Audit(AuditArgs),
 }
@@ -179,6 +185,51 @@ pub struct RenderArgs {
     pub scenario: ScenarioArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The kubeconfig context (default: the current one, or the in-cluster config).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Keep the Job when done; ttlSecondsAfterFinished removes it later.
+    #[arg(long)]
+    pub keep: bool,
+    /// Give up if the runners are not all running within this time.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub startup_timeout: std::time::Duration,
+    /// The common start is this long after the last runner is running (covers the
+    /// kubelet's update of the pods' downward-API volume).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub start_margin: std::time::Duration,
+    /// Write the merged summary JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_out: Option<PathBuf>,
+    /// How to show progress while running.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The run id (see `kpress list`).
+    pub run: String,
+    #[arg(long, short = 'n', value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -89,6 +89,15 @@ impl Live {
         )
     }
 
+    /// A line about the run itself (runner states, the start instant), above the live line.
+    pub fn note(&self, text: &str) {
+        match (&self.bar, self.mode) {
+            (_, ProgressMode::Jsonl | ProgressMode::None) => {}
+            (Some(bar), _) => bar.println(text),
+            (None, _) => eprintln!("{text}"),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         cli::Command::Merge(args) => cmd::merge::run(args),
         cli::Command::Target(args) => cmd::target::run(args),
         cli::Command::Render(args) => cmd::render::run(args),
+        cli::Command::Submit(args) => cmd::submit::run(args),
+        cli::Command::List(args) => cmd::submit::list(args),
+        cli::Command::Delete(args) => cmd::submit::delete(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
     }
 }

@@ -3,6 +3,7 @@
 //! second, one process's whole run, and the merge of many pods.
 
 pub mod histogram;
+pub mod join;
 pub mod recorder;
 
 use std::collections::BTreeMap;

@@ -11,13 +11,13 @@ mod vu;
 mod wait;
 mod worker;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
 use crate::executor::Executor;
+use crate::metrics::join::SecondJoin;
 use crate::metrics::Metrics;
 use crate::scenario::TestSpec;
 use crate::segment::Segment;
@@ -181,20 +181,16 @@ pub async fn execute(
 /// Collects the workers' intervals into whole seconds. A second is complete when every
 /// worker has reported it or finished.
 struct Assembler {
-    pending: BTreeMap<u64, Metrics>,
+    join: SecondJoin,
     timeline: Vec<TimelinePoint>,
-    last_seen: Vec<Option<u64>>,
-    finished: Vec<bool>,
     total: Metrics,
 }
 
 impl Assembler {
     fn new(workers: usize) -> Assembler {
         Assembler {
-            pending: BTreeMap::new(),
+            join: SecondJoin::new(workers),
             timeline: Vec::new(),
-            last_seen: vec![None; workers],
-            finished: vec![false; workers],
             total: Metrics::default(),
         }
     }
@@ -208,38 +204,15 @@ impl Assembler {
                 metrics,
             } => {
                 self.total.add_counts(&metrics);
-                self.pending
-                    .entry(second)
-                    .or_default()
-                    .add_concurrent(&metrics);
-                if let Some(seen) = self.last_seen.get_mut(worker as usize) {
-                    *seen = Some(seen.map_or(second, |s| s.max(second)));
-                }
+                self.join.add(worker as usize, second, &metrics);
             }
-            Event::Done { worker } => {
-                if let Some(f) = self.finished.get_mut(worker as usize) {
-                    *f = true;
-                }
-            }
+            Event::Done { worker } => self.join.end(worker as usize),
         }
-        let complete_below = self
-            .last_seen
-            .iter()
-            .zip(&self.finished)
-            .filter(|(_, finished)| !**finished)
-            .map(|(seen, _)| seen.map_or(0, |s| s + 1))
-            .min()
-            .unwrap_or(u64::MAX);
-        let mut out = Vec::new();
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() >= complete_below {
-                break;
-            }
-            let (second, metrics) = entry.remove_entry();
-            self.complete(second, &metrics);
-            out.push((second, metrics));
+        let done = self.join.complete();
+        for (second, metrics) in &done {
+            self.complete(*second, metrics);
         }
-        out
+        done
     }
 
     fn complete(&mut self, second: u64, metrics: &Metrics) {
@@ -250,7 +223,7 @@ impl Assembler {
     }
 
     fn finish(mut self) -> (Metrics, Vec<TimelinePoint>) {
-        for (second, metrics) in std::mem::take(&mut self.pending) {
+        for (second, metrics) in self.join.rest() {
             self.complete(second, &metrics);
         }
         (self.total, self.timeline)

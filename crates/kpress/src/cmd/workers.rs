@@ -3,10 +3,10 @@
 //! merged into one live view and their summaries merged exactly at the end. This is
 //! the distributed mode in miniature: a cluster only changes who starts the processes.
 
-use std::collections::BTreeMap;
 use std::process::{ExitCode, Stdio};
 use std::time::{Duration, SystemTime};
 
+use kpress_engine::metrics::join::SecondJoin;
 use kpress_engine::metrics::Metrics;
 use kpress_engine::run::check_split;
 use kpress_engine::scenario::TestSpec;
@@ -151,10 +151,15 @@ async fn supervise(
         progress
     };
     let mut live = Live::new(view, spec.nominal_duration());
-    let mut combiner = Combiner::new(children.len());
+    let mut join = SecondJoin::new(children.len());
     let mut total = Metrics::default();
     while let Some((worker, point)) = rx.recv().await {
-        for (second, m) in combiner.accept(worker, point) {
+        match point.map(|p| p.to_metrics().map(|m| (p.t, m))) {
+            Some(Ok((t, m))) => join.add(worker, t, &m),
+            Some(Err(_)) => {}
+            None => join.end(worker),
+        }
+        for (second, m) in join.complete() {
             total.add_counts(&m);
             total.vus = m.vus;
             total.vus_max = m.vus_max;
@@ -186,51 +191,5 @@ async fn forward_signals(pids: Vec<Option<u32>>) {
                 let _ = kill(Pid::from_raw(pid), signal);
             }
         }
-    }
-}
-
-/// Joins the workers' per-second points: a second is shown once every worker still
-/// running has reported it.
-struct Combiner {
-    pending: BTreeMap<u64, Metrics>,
-    seen: Vec<Option<u64>>,
-    ended: Vec<bool>,
-}
-
-impl Combiner {
-    fn new(workers: usize) -> Combiner {
-        Combiner {
-            pending: BTreeMap::new(),
-            seen: vec![None; workers],
-            ended: vec![false; workers],
-        }
-    }
-
-    fn accept(&mut self, worker: usize, point: Option<TimelinePoint>) -> Vec<(u64, Metrics)> {
-        match point {
-            Some(p) => {
-                if let Ok(m) = p.to_metrics() {
-                    self.pending.entry(p.t).or_default().add_concurrent(&m);
-                }
-                self.seen[worker] = Some(self.seen[worker].map_or(p.t, |s| s.max(p.t)));
-            }
-            None => self.ended[worker] = true,
-        }
-        let below = self
-            .seen
-            .iter()
-            .zip(&self.ended)
-            .filter(|(_, ended)| !**ended)
-            .map(|(s, _)| s.map_or(0, |s| s + 1))
-            .min()
-            .unwrap_or(u64::MAX);
-        let mut out = Vec::new();
-        while let Some(e) = self.pending.first_entry() {
-            if *e.key() >= below {
-                break;
-            }
-            out.push(e.remove_entry());
-        }
-        out
     }
 }

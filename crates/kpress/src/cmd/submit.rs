@@ -1,0 +1,141 @@
+//! `kpress submit`, `list`, `delete`: the cluster side. `submit` behaves like `run`:
+//! same live view, same summary, same `--summary-out`, same exit codes.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use kpress_k8s::submit::{self, Event, SubmitError, SubmitOptions};
+
+use crate::cli::{DeleteArgs, ListArgs, SubmitArgs};
+use crate::exit::{fail, FAILURE, OK, USAGE};
+use crate::live::Live;
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(FAILURE, format!("cannot start the runtime: {e}")))
+}
+
+pub fn run(args: SubmitArgs) -> ExitCode {
+    let spec = match super::run::load_scenario(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => return fail(USAGE, e),
+    };
+    let job = match super::render::job_options(&args.cluster, &spec) {
+        Ok(o) => o,
+        Err(e) => return fail(USAGE, e),
+    };
+    let mut opts = SubmitOptions::new(job);
+    opts.keep = args.keep;
+    opts.startup_timeout = args.startup_timeout;
+    opts.start_margin = args.start_margin;
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let abort = Arc::new(AtomicBool::new(false));
+    let mut live = Live::new(args.progress, spec.nominal_duration());
+    let result = rt.block_on(async {
+        let client = kpress_k8s::connect(args.context.as_deref())
+            .await
+            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
+        let flag = abort.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nkpress: deleting the Job");
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        submit::submit(client, &spec, &opts, abort.clone(), |event| match event {
+            Event::Created { job, namespace } => {
+                live.note(&format!("created Job {namespace}/{job}"))
+            }
+            Event::Runners(r) => live.note(&format!("runners: {}", kpress_k8s::pods::describe(r))),
+            Event::Starting { at } => live.note(&format!(
+                "all runners running; load starts at {}",
+                kpress_engine::summary::rfc3339(at)
+            )),
+            Event::Second {
+                second,
+                interval,
+                total,
+            } => live.second(
+                second,
+                interval,
+                total,
+                std::time::Duration::from_secs(second + 1),
+            ),
+            Event::Deleted { job } => live.note(&format!("deleted Job {job} and its pods")),
+        })
+        .await
+    });
+    live.finish();
+    match result {
+        Ok(outcome) => {
+            for f in &outcome.failures {
+                eprintln!("kpress: {f}");
+            }
+            super::run::finish(&outcome.summary, args.summary_out.as_deref(), args.progress)
+        }
+        Err(e @ SubmitError::InvalidInput(_)) => fail(USAGE, e),
+        Err(e) => fail(FAILURE, e),
+    }
+}
+
+pub fn list(args: ListArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let rows = rt.block_on(async {
+        let client = kpress_k8s::connect(args.context.as_deref())
+            .await
+            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
+        kpress_k8s::runs::list(client, &args.namespace).await
+    });
+    match rows {
+        Ok(rows) => {
+            println!(
+                "{:<22} {:<24} {:>7} {:>8}  STATUS",
+                "RUN", "TEST", "RUNNERS", "AGE"
+            );
+            for r in rows {
+                println!(
+                    "{:<22} {:<24} {:>7} {:>7}s  {}",
+                    r.run, r.test, r.runners, r.age_seconds, r.status
+                );
+            }
+            ExitCode::from(OK)
+        }
+        Err(e) => fail(FAILURE, e),
+    }
+}
+
+pub fn delete(args: DeleteArgs) -> ExitCode {
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let deleted = rt.block_on(async {
+        let client = kpress_k8s::connect(args.context.as_deref())
+            .await
+            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
+        kpress_k8s::runs::delete(client, &args.namespace, &args.run).await
+    });
+    match deleted {
+        Ok(jobs) if jobs.is_empty() => fail(
+            FAILURE,
+            format!("no run {} in namespace {}", args.run, args.namespace),
+        ),
+        Ok(jobs) => {
+            for j in jobs {
+                println!("deleted Job {}/{j} and its pods", args.namespace);
+            }
+            ExitCode::from(OK)
+        }
+        Err(e) => fail(FAILURE, e),
+    }
+}
