@@ -116,7 +116,10 @@ pub(crate) struct Page {
 pub(crate) struct DeleteOptions {
     uid: Option<String>,
     resource_version: Option<String>,
-    dry_run: bool,
+    pub(crate) dry_run: bool,
+    /// `Orphan`, `Background` or `Foreground`; only the cluster simulation acts on it, since
+    /// without controllers there are no dependents to propagate to.
+    pub(crate) propagation_policy: Option<String>,
 }
 
 impl DeleteOptions {
@@ -133,7 +136,19 @@ impl DeleteOptions {
             dry_run: value["dryRun"]
                 .as_array()
                 .is_some_and(|modes| modes.iter().any(|m| m == "All")),
+            propagation_policy: value["propagationPolicy"].as_str().map(str::to_owned),
         })
+    }
+
+    /// The same preconditions as a dry run, so a caller can check them before deleting in
+    /// several steps.
+    pub(crate) fn checks_only(&self) -> Self {
+        Self {
+            uid: self.uid.clone(),
+            resource_version: self.resource_version.clone(),
+            dry_run: true,
+            propagation_policy: None,
+        }
     }
 }
 
@@ -172,7 +187,8 @@ fn labels_of(object: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn now() -> String {
+/// The current instant at the API's second precision, as RFC 3339.
+pub(crate) fn now() -> String {
     jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
         .map(|t| t.to_string())
         .unwrap_or_default()
@@ -303,6 +319,15 @@ impl Store {
             "metadata": metadata,
             "items": matching[start..end],
         })
+    }
+
+    /// Every stored object of one type across namespaces, in key order.
+    pub(crate) fn all(&self, rt: &ResourceType) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.group == rt.group && k.version == rt.version && k.plural == rt.plural)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub(crate) fn get(
