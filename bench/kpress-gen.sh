@@ -4,6 +4,7 @@
 #   kpress-gen.sh rate CONNS SECS URL RATE       constant-arrival-rate: RATE/s, CONNS VUs at most
 # It writes the scenario, runs kpress, and prints one JSON line (requests, errors, rps,
 # duration_s, p50_ms, p99_ms) from the summary, the format bench harnesses read.
+# Needs jq.
 set -euo pipefail
 mode=$1 conns=$2 secs=$3 url=$4 rate=${5:-0}
 KPRESS=${KPRESS:-$(cd "$(dirname "$0")/.." && pwd)/target/release/kpress}
@@ -30,12 +31,8 @@ scenarios:
     requests: [GET /]
 YAML
 "$KPRESS" run "$dir/s.yaml" --progress none --summary-out "$dir/summary.json" > /dev/null
-python3 - "$dir/summary.json" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-m = s["metrics"]
-ok = m["http_req_failed"]["passes"]
-print(json.dumps({"requests": ok, "errors": m["http_req_failed"]["fails"], "rps": ok / s["duration_s"],
-                  "duration_s": s["duration_s"], "p50_ms": m["http_req_duration"]["p50"],
-                  "p99_ms": m["http_req_duration"]["p99"], "mean_ms": m["http_req_duration"]["mean"]}))
-PY
+# jq, not Python: the extraction's own CPU time is charged to the generator (~10 ms
+# against ~110 ms for a Python start-up).
+jq -c '.metrics as $m | {requests: $m.http_req_failed.passes, errors: $m.http_req_failed.fails,
+  rps: ($m.http_req_failed.passes / .duration_s), duration_s: .duration_s,
+  p50_ms: $m.http_req_duration.p50, p99_ms: $m.http_req_duration.p99, mean_ms: $m.http_req_duration.mean}' "$dir/summary.json"

@@ -101,8 +101,13 @@ mod tests {
         // A source reports each second once, whole: reporting it completes it.
         j.add(0, 2, &m(1));
         j.add(0, 2, &m(1));
-        assert_eq!(j.rest().iter().map(|(s, x)| (*s, x.requests)).collect::<Vec<_>>(), vec![(2, 2)]);
+        assert_eq!(
+            j.rest()
+                .iter()
+                .map(|(s, x)| (*s, x.requests))
+                .collect::<Vec<_>>(),
+            vec![(2, 2)]
+        );
         assert!(j.complete().is_empty());
-
     }
 }

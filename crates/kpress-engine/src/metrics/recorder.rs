@@ -16,6 +16,19 @@ pub struct Timing {
     pub done: Instant,
 }
 
+thread_local! {
+    /// This worker thread's recorder: tasks on the thread reach it without a lock, and
+    /// their futures stay `Send`, so the thread's runtime needs no `LocalSet` (whose
+    /// wake-ups cost an eventfd write each).
+    static RECORDER: std::cell::RefCell<Recorder> = std::cell::RefCell::new(Recorder::default());
+}
+
+/// Runs `f` on this thread's recorder.
+#[inline]
+pub fn with<R>(f: impl FnOnce(&mut Recorder) -> R) -> R {
+    RECORDER.with_borrow_mut(f)
+}
+
 /// One thread's metrics for the current interval.
 pub struct Recorder {
     interval: Metrics,

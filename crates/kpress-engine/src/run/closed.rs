@@ -2,8 +2,7 @@
 //! one ends. `looping` follows a VU count over time (constant-vus, ramping-vus);
 //! `counted` works through an iteration budget (per-vu-iterations, shared-iterations).
 
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,14 +16,14 @@ use crate::executor::vus::VuSchedule;
 const RAMP_TICK: Duration = Duration::from_millis(10);
 
 struct Running {
-    stop: Rc<Cell<bool>>,
+    stop: Arc<AtomicBool>,
     handle: AbortHandle,
     stopping_since: Option<Instant>,
 }
 
 /// Keeps `schedule.at(t)` VUs looping until the schedule ends.
 pub async fn looping(
-    ctx: Rc<ScenarioCtx>,
+    ctx: Arc<ScenarioCtx>,
     schedule: VuSchedule,
     graceful_ramp_down: Duration,
     start: Instant,
@@ -46,8 +45,8 @@ pub async fn looping(
         let target = schedule.at(now - start) as usize;
         let active = vus.iter().filter(|v| v.stopping_since.is_none()).count();
         for _ in active..target {
-            let stop = Rc::new(Cell::new(false));
-            let handle = set.spawn_local(vu_loop(ctx.clone(), stop.clone(), control.clone(), None));
+            let stop = Arc::new(AtomicBool::new(false));
+            let handle = set.spawn(vu_loop(ctx.clone(), stop.clone(), control.clone(), None));
             vus.push(Running {
                 stop,
                 handle,
@@ -59,7 +58,7 @@ pub async fn looping(
             if excess == 0 {
                 break;
             }
-            v.stop.set(true);
+            v.stop.store(true, Ordering::Relaxed);
             v.stopping_since = Some(now);
             excess -= 1;
         }
@@ -78,7 +77,7 @@ pub async fn looping(
         }
     }
     for v in &vus {
-        v.stop.set(true);
+        v.stop.store(true, Ordering::Relaxed);
     }
     wait::drain(&mut set, graceful_stop, &mut wake).await;
 }
@@ -86,7 +85,7 @@ pub async fn looping(
 /// `vus` VUs work through `per_vu` iterations each, or `shared` iterations together,
 /// within `max_duration`.
 pub async fn counted(
-    ctx: Rc<ScenarioCtx>,
+    ctx: Arc<ScenarioCtx>,
     vus: u64,
     per_vu: Option<u64>,
     shared: Option<u64>,
@@ -99,14 +98,14 @@ pub async fn counted(
     if vus == 0 || !wait::sleep_until(start, &mut wake).await {
         return;
     }
-    let stop = Rc::new(Cell::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let budget = Budget {
         per_vu,
-        shared: Rc::new(Cell::new(shared.unwrap_or(0))),
+        shared: Arc::new(AtomicU64::new(shared.unwrap_or(0))),
     };
     let mut set = JoinSet::new();
     for _ in 0..vus {
-        set.spawn_local(vu_loop(
+        set.spawn(vu_loop(
             ctx.clone(),
             stop.clone(),
             control.clone(),
@@ -121,14 +120,14 @@ pub async fn counted(
             _ = wait::phase_reached(&mut wake, Phase::Stopping) => break,
         }
     }
-    stop.set(true);
+    stop.store(true, Ordering::Relaxed);
     wait::drain(&mut set, graceful_stop, &mut wake).await;
 }
 
 #[derive(Clone)]
 struct Budget {
     per_vu: Option<u64>,
-    shared: Rc<Cell<u64>>,
+    shared: Arc<AtomicU64>,
 }
 
 impl Budget {
@@ -136,28 +135,26 @@ impl Budget {
     fn take(&self, done_by_this_vu: u64) -> bool {
         match self.per_vu {
             Some(n) => done_by_this_vu < n,
-            None => {
-                let left = self.shared.get();
-                if left == 0 {
-                    return false;
-                }
-                self.shared.set(left - 1);
-                true
-            }
+            None => self
+                .shared
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok(),
         }
     }
 }
 
 async fn vu_loop(
-    ctx: Rc<ScenarioCtx>,
-    stop: Rc<Cell<bool>>,
+    ctx: Arc<ScenarioCtx>,
+    stop: Arc<AtomicBool>,
     control: Arc<Control>,
     budget: Option<Budget>,
 ) {
-    let _gauge = VuGauge::new(&ctx.recorder, 1, 1);
+    let _gauge = VuGauge::new(1, 1);
     let mut vu = Vu::new(ctx.origins.len());
     let mut done = 0u64;
-    while !stop.get() && !control.stopping() {
+    while !stop.load(Ordering::Relaxed) && !control.stopping() {
         if let Some(b) = &budget {
             if !b.take(done) {
                 break;

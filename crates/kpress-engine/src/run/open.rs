@@ -6,9 +6,7 @@
 //! necessary runs on it instead of being dropped while the VU starts, since starting a
 //! kpress VU costs nothing.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -17,9 +15,10 @@ use super::control::Control;
 use super::vu::{ScenarioCtx, Vu, VuGauge};
 use super::wait;
 use crate::executor::arrival::ArrivalSchedule;
+use crate::metrics::recorder;
 
 pub async fn arrivals(
-    ctx: Rc<ScenarioCtx>,
+    ctx: Arc<ScenarioCtx>,
     schedule: ArrivalSchedule,
     pre_allocated: u64,
     max_vus: u64,
@@ -31,13 +30,13 @@ pub async fn arrivals(
     if !wait::sleep_until(start, &mut wake).await {
         return;
     }
-    let pool: Rc<RefCell<Vec<Vu>>> = Rc::new(RefCell::new(
+    let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(
         (0..pre_allocated)
             .map(|_| Vu::new(ctx.origins.len()))
             .collect(),
     ));
     let mut allocated = pre_allocated;
-    let _pool_gauge = VuGauge::new(&ctx.recorder, 0, pre_allocated as i64);
+    let _pool_gauge = VuGauge::new(0, pre_allocated as i64);
     let mut added_gauges = Vec::new();
     let mut set = JoinSet::new();
     for offset in schedule.slots() {
@@ -49,26 +48,28 @@ pub async fn arrivals(
             break;
         }
         while set.try_join_next().is_some() {}
-        let vu = pool.borrow_mut().pop();
+        let vu = pool.lock().ok().and_then(|mut p| p.pop());
         let vu = match vu {
             Some(vu) => vu,
             None if allocated < max_vus => {
                 allocated += 1;
-                added_gauges.push(VuGauge::new(&ctx.recorder, 0, 1));
+                added_gauges.push(VuGauge::new(0, 1));
                 Vu::new(ctx.origins.len())
             }
             None => {
-                ctx.recorder.borrow_mut().dropped_iteration();
+                recorder::with(|r| r.dropped_iteration());
                 continue;
             }
         };
         let (ctx, pool) = (ctx.clone(), pool.clone());
-        set.spawn_local(async move {
+        set.spawn(async move {
             let mut vu = vu;
-            let busy = VuGauge::new(&ctx.recorder, 1, 0);
+            let busy = VuGauge::new(1, 0);
             vu.iteration(&ctx, slot).await;
             drop(busy);
-            pool.borrow_mut().push(vu);
+            if let Ok(mut p) = pool.lock() {
+                p.push(vu);
+            }
         });
     }
     wait::drain(&mut set, graceful_stop, &mut wake).await;

@@ -1,21 +1,18 @@
 //! A virtual user: its connections (one per origin, reused across iterations) and the
 //! loop over the scenario's requests that makes one iteration. Every request ends in
-//! exactly one call to the recorder, success or failure.
+//! exactly one call to the thread's recorder, success or failure.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
 use std::time::Instant;
 
 use crate::http::error::ErrorClass;
-use crate::http::{ClientConfig, Connection, Prepared};
-use crate::metrics::recorder::{Recorder, Timing};
+use crate::http::{ClientConfig, Connection, Exchange, Prepared};
+use crate::metrics::recorder::{self, Timing};
 
 /// What the VUs of one scenario on one thread share.
 pub struct ScenarioCtx {
     pub requests: Vec<(Prepared, usize)>,
     pub origins: Vec<crate::http::request::Origin>,
     pub client: ClientConfig,
-    pub recorder: Rc<RefCell<Recorder>>,
 }
 
 /// A VU's state between iterations.
@@ -37,7 +34,7 @@ impl Vu {
         for (req, origin) in &ctx.requests {
             due = self.request(ctx, req, *origin, due).await;
         }
-        ctx.recorder.borrow_mut().iteration();
+        recorder::with(|r| r.iteration());
     }
 
     async fn request(
@@ -47,30 +44,14 @@ impl Vu {
         origin: usize,
         intended: Instant,
     ) -> Instant {
-        let sent = Cell::new(None);
-        let slot = &mut self.conns[origin];
-        let attempt = async {
-            if slot.is_none() {
-                // Boxed: opening (TCP, TLS, h2 handshake) is a large future that would
-                // otherwise inflate, and be copied with, every iteration's future.
-                *slot = Some(Box::pin(Connection::open(&ctx.origins[origin], &ctx.client)).await?);
-            }
-            let conn = slot.as_mut().ok_or(ErrorClass::Closed)?;
-            sent.set(Some(Instant::now()));
-            conn.send(req).await
-        };
-        let result = match tokio::time::timeout(req.spec.timeout, attempt).await {
-            Ok(r) => r,
-            Err(_) => Err(ErrorClass::Timeout),
-        };
+        let deadline = tokio::time::Instant::now() + req.spec.timeout;
+        let (sent, result) = self.exchange(ctx, req, origin, deadline).await;
         let done = Instant::now();
-        let sent_at = sent.get().unwrap_or(done);
         let timing = Timing {
             intended,
-            sent: sent_at,
+            sent: sent.unwrap_or(done),
             done,
         };
-        let mut recorder = ctx.recorder.borrow_mut();
         match result {
             Ok((exchange, sent_bytes)) => {
                 if !exchange.reusable || ctx.client.options.no_connection_reuse {
@@ -78,40 +59,63 @@ impl Vu {
                 }
                 let error = (!req.spec.status_ok(exchange.status))
                     .then_some(ErrorClass::Status(exchange.status));
-                recorder.request(timing, sent_bytes, exchange.received, error);
+                recorder::with(|r| r.request(timing, sent_bytes, exchange.received, error));
             }
             Err(class) => {
                 // The connection's state is unknown after a failure: never reuse it.
                 self.conns[origin] = None;
-                recorder.request(timing, 0, 0, Some(class));
+                recorder::with(|r| r.request(timing, 0, 0, Some(class)));
             }
         }
         done
+    }
+
+    /// Opens the connection if needed, then sends; both within `deadline`. Returns when
+    /// the request was sent (if it was) and the outcome.
+    async fn exchange(
+        &mut self,
+        ctx: &ScenarioCtx,
+        req: &Prepared,
+        origin: usize,
+        deadline: tokio::time::Instant,
+    ) -> (Option<Instant>, Result<(Exchange, u64), ErrorClass>) {
+        let slot = &mut self.conns[origin];
+        if slot.is_none() {
+            // Boxed: opening (TCP, TLS, h2 handshake) is a large future that would
+            // otherwise inflate, and be copied with, every iteration's future.
+            let open = Box::pin(Connection::open(&ctx.origins[origin], &ctx.client));
+            match tokio::time::timeout_at(deadline, open).await {
+                Ok(Ok(conn)) => *slot = Some(conn),
+                Ok(Err(class)) => return (None, Err(class)),
+                Err(_) => return (None, Err(ErrorClass::Timeout)),
+            }
+        }
+        let Some(conn) = slot.as_mut() else {
+            return (None, Err(ErrorClass::Closed));
+        };
+        let sent = Instant::now();
+        match tokio::time::timeout_at(deadline, conn.send(req)).await {
+            Ok(result) => (Some(sent), result),
+            Err(_) => (Some(sent), Err(ErrorClass::Timeout)),
+        }
     }
 }
 
 /// Keeps the `vus`/`vus_max` gauges right however a VU ends, aborts included.
 pub struct VuGauge {
-    recorder: Rc<RefCell<Recorder>>,
     busy: i64,
     allocated: i64,
 }
 
 impl VuGauge {
-    pub fn new(recorder: &Rc<RefCell<Recorder>>, busy: i64, allocated: i64) -> VuGauge {
-        recorder.borrow_mut().vus_changed(busy, allocated);
-        VuGauge {
-            recorder: recorder.clone(),
-            busy,
-            allocated,
-        }
+    pub fn new(busy: i64, allocated: i64) -> VuGauge {
+        recorder::with(|r| r.vus_changed(busy, allocated));
+        VuGauge { busy, allocated }
     }
 }
 
 impl Drop for VuGauge {
     fn drop(&mut self) {
-        self.recorder
-            .borrow_mut()
-            .vus_changed(-self.busy, -self.allocated);
+        recorder::with(|r| r.vus_changed(-self.busy, -self.allocated));
     }
 }

@@ -2,20 +2,18 @@
 //! every scenario, with its own recorder. Once a second it hands its interval to the
 //! coordinator; nothing else crosses threads while the test runs.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::task::{JoinSet, LocalSet};
+use tokio::task::JoinSet;
 
 use super::control::{Control, Phase};
 use super::vu::ScenarioCtx;
 use super::{closed, open, wait, Event};
 use crate::executor::{Executor, Work};
 use crate::http::{ClientConfig, Prepared};
-use crate::metrics::recorder::Recorder;
+use crate::metrics::recorder;
 use crate::scenario::{ScenarioSpec, TestSpec};
 use crate::segment::Segment;
 
@@ -40,13 +38,11 @@ pub fn run(plan: WorkerPlan) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let local = LocalSet::new();
-    local.block_on(&runtime, work(plan));
+    runtime.block_on(work(plan));
     Ok(())
 }
 
 async fn work(plan: WorkerPlan) {
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
     let client = ClientConfig::new(plan.spec.http.clone());
     let mut scenarios = JoinSet::new();
     for scenario in &plan.spec.scenarios {
@@ -55,7 +51,7 @@ async fn work(plan: WorkerPlan) {
             continue;
         }
         let stripe = plan.segment.stripe().split(plan.index, parts);
-        let ctx = Rc::new(context(scenario, &client, &recorder, &plan.spec));
+        let ctx = Arc::new(context(scenario, &client, &plan.spec));
         let start = plan.start + scenario.start_time;
         let control = plan.control.clone();
         let grace = scenario.graceful_stop;
@@ -64,7 +60,7 @@ async fn work(plan: WorkerPlan) {
                 schedule,
                 graceful_ramp_down,
             } => {
-                scenarios.spawn_local(closed::looping(
+                scenarios.spawn(closed::looping(
                     ctx,
                     schedule,
                     graceful_ramp_down,
@@ -79,7 +75,7 @@ async fn work(plan: WorkerPlan) {
                 shared,
                 max_duration,
             } => {
-                scenarios.spawn_local(closed::counted(
+                scenarios.spawn(closed::counted(
                     ctx,
                     vus,
                     per_vu,
@@ -95,7 +91,7 @@ async fn work(plan: WorkerPlan) {
                 pre_allocated_vus,
                 max_vus,
             } => {
-                scenarios.spawn_local(open::arrivals(
+                scenarios.spawn(open::arrivals(
                     ctx,
                     schedule,
                     pre_allocated_vus,
@@ -107,12 +103,7 @@ async fn work(plan: WorkerPlan) {
             }
         }
     }
-    let ticker = tokio::task::spawn_local(tick(
-        plan.index,
-        plan.start,
-        recorder.clone(),
-        plan.events.clone(),
-    ));
+    let ticker = tokio::spawn(tick(plan.index, plan.start, plan.events.clone()));
     let mut wake = plan.control.subscribe();
     tokio::select! {
         _ = async { while scenarios.join_next().await.is_some() {} } => {}
@@ -123,7 +114,7 @@ async fn work(plan: WorkerPlan) {
     let second = Instant::now()
         .saturating_duration_since(plan.start)
         .as_secs();
-    let metrics = Box::new(recorder.borrow_mut().take_interval());
+    let metrics = Box::new(recorder::with(|r| r.take_interval()));
     let _ = plan.events.send(Event::Interval {
         worker: plan.index,
         second,
@@ -132,12 +123,7 @@ async fn work(plan: WorkerPlan) {
     let _ = plan.events.send(Event::Done { worker: plan.index });
 }
 
-fn context(
-    scenario: &ScenarioSpec,
-    client: &ClientConfig,
-    recorder: &Rc<RefCell<Recorder>>,
-    spec: &TestSpec,
-) -> ScenarioCtx {
+fn context(scenario: &ScenarioSpec, client: &ClientConfig, spec: &TestSpec) -> ScenarioCtx {
     let mut origins = Vec::new();
     let mut requests = Vec::new();
     for r in &scenario.requests {
@@ -154,18 +140,12 @@ fn context(
         requests,
         origins,
         client: client.clone(),
-        recorder: recorder.clone(),
     }
 }
 
 /// Hands the interval over at every whole second after the start; the second is
 /// computed from the clock, so a late tick still lands in the right second.
-async fn tick(
-    worker: u64,
-    start: Instant,
-    recorder: Rc<RefCell<Recorder>>,
-    events: UnboundedSender<Event>,
-) {
+async fn tick(worker: u64, start: Instant, events: UnboundedSender<Event>) {
     let mut next = start + Duration::from_secs(1);
     loop {
         tokio::time::sleep_until(next.into()).await;
@@ -173,7 +153,7 @@ async fn tick(
             .saturating_duration_since(start)
             .as_secs_f64();
         let second = (elapsed.round() as u64).saturating_sub(1);
-        let metrics = Box::new(recorder.borrow_mut().take_interval());
+        let metrics = Box::new(recorder::with(|r| r.take_interval()));
         if events
             .send(Event::Interval {
                 worker,
