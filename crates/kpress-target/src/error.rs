@@ -25,4 +25,7 @@ pub enum TargetError {
     /// [`run_forever`](crate::run_forever) could not listen for the signals that stop it.
     #[error("cannot listen for stop signals: {0}")]
     Signal(std::io::Error),
+    /// A [`BackgroundTarget`](crate::BackgroundTarget)'s thread or runtime could not start.
+    #[error("cannot start the target's thread: {0}")]
+    Runtime(std::io::Error),
 }

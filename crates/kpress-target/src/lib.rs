@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+mod background;
 mod error;
 mod server;
 mod service;
@@ -48,6 +49,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use background::BackgroundTarget;
 pub use error::TargetError;
 pub use stats::TargetStats;
 

@@ -6,55 +6,24 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kpress_target::{Target, TargetOptions};
+use kpress_target::{BackgroundTarget, TargetOptions};
 
-/// A kpress target serving on 127.0.0.1 from a background runtime.
+/// A kpress target serving on 127.0.0.1 from a background thread.
 pub struct TestTarget {
     pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _target: BackgroundTarget,
 }
 
 impl TestTarget {
     pub fn start() -> TestTarget {
-        let (url_tx, url_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let target = Target::start(
-                    "127.0.0.1:0".parse().expect("addr"),
-                    TargetOptions::default(),
-                )
-                .await
-                .expect("target starts");
-                url_tx.send(target.url()).expect("send url");
-                let _ = stop_rx.await;
-                target.shutdown().await;
-            });
-        });
-        let url = url_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("target url");
+        let target = BackgroundTarget::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            TargetOptions::default(),
+        )
+        .expect("target starts");
         TestTarget {
-            url,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TestTarget {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            url: target.url().to_string(),
+            _target: target,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! One module per command.
 
 pub mod audit;
-mod local_target;
 
 pub mod merge;
 pub mod render;

@@ -20,15 +20,19 @@ use crate::live::Live;
 pub fn run(mut args: RunArgs) -> ExitCode {
     // Declared before everything that uses it, so it outlives the run (and workers).
     let _local_target = if args.local_target {
-        match super::local_target::LocalTarget::start() {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        match kpress_target::BackgroundTarget::start(
+            loopback,
+            kpress_target::TargetOptions::default(),
+        ) {
             Ok(t) => {
                 eprintln!(
                     "kpress: serving the built-in target at {} for this run",
-                    t.url
+                    t.url()
                 );
                 args.scenario
                     .sets
-                    .push(("defaults.baseUrl".into(), t.url.clone()));
+                    .push(("defaults.baseUrl".into(), t.url().to_string()));
                 Some(t)
             }
             Err(e) => return fail(FAILURE, e),
