@@ -193,3 +193,90 @@ impl Executor {
         vus / parts.max(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::Segment;
+    use proptest::prelude::*;
+
+    /// What a piece of work amounts to: (peak VUs or VU budget, iterations if counted, arrival slots).
+    fn totals(work: &Work) -> (u64, Option<u64>, u64) {
+        match work {
+            Work::Looping { schedule, .. } => (schedule.peak(), None, 0),
+            Work::Counted {
+                vus,
+                per_vu,
+                shared,
+                ..
+            } => (*vus, Some(shared.unwrap_or(per_vu.unwrap_or(0) * vus)), 0),
+            Work::Arrivals {
+                schedule, max_vus, ..
+            } => (*max_vus, None, schedule.total()),
+        }
+    }
+
+    fn executors() -> impl Strategy<Value = Executor> {
+        let secs = |s: u64| Duration::from_millis(s);
+        let stage = (1u64..5_000, 0u32..400).prop_map(move |(d, t)| Stage {
+            duration: secs(d),
+            target: t.into(),
+        });
+        prop_oneof![
+            (1u64..500, 1u64..10_000).prop_map(move |(vus, d)| Executor::ConstantVus {
+                vus,
+                duration: secs(d)
+            }),
+            (0u64..50, proptest::collection::vec(stage.clone(), 1..4)).prop_map(
+                |(start_vus, stages)| Executor::RampingVus {
+                    start_vus,
+                    stages,
+                    graceful_ramp_down: Duration::ZERO
+                }
+            ),
+            (1u64..300, 1u64..300).prop_map(|(vus, iterations)| Executor::PerVuIterations {
+                vus,
+                iterations,
+                max_duration: Duration::from_secs(60)
+            }),
+            (1u64..300, 0u64..10_000).prop_map(|(vus, extra)| Executor::SharedIterations {
+                vus,
+                iterations: vus + extra,
+                max_duration: Duration::from_secs(60)
+            }),
+            (1u32..5_000, 1u64..3, 1u64..20_000, 1u64..200, 0u64..500).prop_map(
+                |(rate, unit, d, pre, extra)| Executor::ConstantArrivalRate {
+                    rate: rate.into(),
+                    time_unit: Duration::from_secs(unit),
+                    duration: Duration::from_millis(d),
+                    pre_allocated_vus: pre,
+                    max_vus: pre + extra,
+                }
+            ),
+            (0u32..300, proptest::collection::vec(stage, 1..4), 1u64..200).prop_map(
+                |(start, stages, pre)| Executor::RampingArrivalRate {
+                    start_rate: start.into(),
+                    time_unit: Duration::from_secs(1),
+                    stages,
+                    pre_allocated_vus: pre,
+                    max_vus: pre * 2,
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_segments_of_every_executor_add_up_to_the_whole(executor in executors(), n in 1u64..40) {
+            let whole = totals(&executor.work(Segment::WHOLE.stripe()));
+            let mut sum = (0u64, None::<u64>, 0u64);
+            for i in 0..n {
+                let part = totals(&executor.work(Segment { index: i, count: n }.stripe()));
+                sum.0 += part.0;
+                sum.1 = part.1.map(|x| sum.1.unwrap_or(0) + x);
+                sum.2 += part.2;
+            }
+            prop_assert_eq!(sum, whole, "{:?} split {} ways", executor, n);
+        }
+    }
+}
