@@ -181,7 +181,8 @@ fn usage_errors_exit_2() {
 #[test]
 fn an_unreachable_cluster_exits_1_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_kubeconfig(dir.path(), "http://127.0.0.1:9");
+    let config =
+        kube_double::kubeconfig_for(dir.path(), "http://127.0.0.1:9").expect("kubeconfig written");
     let output = kpress(&[], Some(&config));
     assert_eq!(code(&output), Some(1));
     assert!(
@@ -189,18 +190,6 @@ fn an_unreachable_cluster_exits_1_with_a_clear_message() {
         "{}",
         stderr(&output)
     );
-}
-
-fn write_kubeconfig(dir: &Path, server: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: double\n\
-         clusters:\n- name: double\n  cluster:\n    server: {server}\n\
-         users:\n- name: tester\n  user: {{}}\n\
-         contexts:\n- name: double\n  context:\n    cluster: double\n    user: tester\n"
-    );
-    std::fs::write(&path, text).expect("kubeconfig written");
-    path
 }
 
 async fn seeded_double() -> ApiDouble {
@@ -229,7 +218,9 @@ async fn seeded_double() -> ApiDouble {
 async fn prune_walkthrough_dry_run_then_backup_and_delete() {
     let double = seeded_double().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_kubeconfig(dir.path(), &double.url());
+    let config = double
+        .write_kubeconfig(dir.path())
+        .expect("kubeconfig written");
     let secret = ObjectRef::namespaced("v1", "Secret", "shop", "old-api-key");
 
     let dry = kpress(

@@ -6,3 +6,4 @@ mod audit;
 mod cli_run;
 mod cli_signals;
 mod render;
+mod submit;

@@ -19,4 +19,13 @@ pub enum Error {
     /// A `kube::Client` could not be built for the double's address.
     #[error("cannot build a kube client for the double: {0}")]
     Client(#[source] kube::Error),
+    /// The cluster simulation's work directory could not be created.
+    #[error("cannot create the simulation's work directory: {0}")]
+    WorkDir(#[source] std::io::Error),
+    /// A simulation method was called on a double started without one.
+    #[error("the double was not started with ApiDouble::start_cluster")]
+    NotSimulating,
+    /// A label selector handed to the double is malformed.
+    #[error(transparent)]
+    Selector(#[from] crate::selector::SelectorError),
 }

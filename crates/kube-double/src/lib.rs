@@ -17,9 +17,9 @@
 //! ([`ApiDouble::inject`]) and objects can be edited behind the client's back
 //! ([`ApiDouble::edit`]) to simulate a concurrent writer.
 //!
-//! Extension points: `watch=true` and subresources (`pods/NAME/log`, `status`) are parsed into a
-//! [`route::Route`] but answered with `501`/`404` today; responses use a boxed body type so a
-//! streaming watch or log body can be added in `server` without changing the public API.
+//! Extension points: `watch=true` and subresources other than a simulated pod's `log` are
+//! parsed into a [`route::Route`] but answered with `501`/`404` today; responses use a boxed
+//! body type, so a streaming watch body can be added in `server` like the log stream was.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kube_double::Error> {
@@ -32,7 +32,129 @@
 //! # drop(client);
 //! # Ok(()) }
 //! ```
+//!
+//! # Cluster simulation
+//!
+//! [`ApiDouble::start_cluster`] adds, opt-in, what a tool that submits a Job and follows it
+//! needs from a cluster: a Job controller, a garbage collector and a kubelet that runs every
+//! pod as a **real local process**, so the test exercises real load and real results. A
+//! [`Simulation`] says which executable stands in for each container `command[0]` (matched
+//! exactly, or by file name for absolute paths: `"kpress"` also serves `/usr/bin/kpress`),
+//! which extra environment every container gets, and where pod directories go (by default a
+//! fresh directory under the system temp dir, removed on drop).
+//!
+//! **Jobs** (`batch/v1`, `completionMode: Indexed`; a `NonIndexed` Job is refused with `501`,
+//! and missing `completions`, a `restartPolicy` other than `Never`/`OnFailure`, or a failure
+//! policy without `Never` with `422 Invalid`). Creation defaults the selector
+//! (`batch.kubernetes.io/controller-uid`), the generated template labels, the Job's labels,
+//! `parallelism`, `backoffLimit` (6, or unlimited with `backoffLimitPerIndex`), `suspend` and
+//! `podReplacementPolicy`. The controller then:
+//!
+//! - creates one pod per index `0..completions` (at most `parallelism` active), named
+//!   `<job>-<index>-<5 random lowercase letters>`, with the template's labels plus
+//!   `batch.kubernetes.io/job-name`, `job-name`, `batch.kubernetes.io/controller-uid`,
+//!   `controller-uid` and `batch.kubernetes.io/job-completion-index`, the completion-index
+//!   annotation (and `batch.kubernetes.io/job-index-failure-count` /
+//!   `…-ignored-failure-count` with `backoffLimitPerIndex`), a controlling owner reference with
+//!   `blockOwnerDeletion`, `hostname: <job>-<index>` and `JOB_COMPLETION_INDEX` from that
+//!   annotation in every container's `env`;
+//! - applies `podFailurePolicy` rules in order (`FailJob`, `FailIndex`, `Ignore`, `Count`;
+//!   `onExitCodes` with optional `containerName` and `In`/`NotIn`, never matching exit code 0;
+//!   `onPodConditions`): `FailJob` fails the Job at once and deletes its running pods; an
+//!   ignored failure is not counted and its index gets a replacement pod;
+//! - retries a failed index with a new pod until its failures exceed `backoffLimitPerIndex`,
+//!   then fails the index; fails the Job when all failures exceed `backoffLimit`, when
+//!   failed indexes exceed `maxFailedIndexes`, or after `activeDeadlineSeconds` (deleting
+//!   its running pods); a pod deleted by someone else counts as a failure;
+//! - writes `status` as the real controller does: `startTime`, `active`, `ready`,
+//!   `succeeded`, `failed` (zeros omitted), `completedIndexes` and `failedIndexes` (`"0-2,4"`),
+//!   `uncountedTerminatedPods`, and when all indexes are done the condition pair
+//!   `SuccessCriteriaMet` + `Complete` (reason `CompletionsReached`, with `completionTime`) or
+//!   `FailureTarget` + `Failed` (reasons `PodFailurePolicy`, `BackoffLimitExceeded`,
+//!   `FailedIndexes`, `MaxFailedIndexesExceeded`, `DeadlineExceeded`).
+//!
+//! **Pods** are bound to node `kube-double` and go `Pending` → `Running` (conditions
+//! `PodScheduled`, `Initialized`, `Ready`, …, `containerStatuses[0].state.running`, `ready`)
+//! → `Succeeded`/`Failed` (`state.terminated` with `exitCode` and reason `Completed` or
+//! `Error`). The kubelet runs the first container's `command + args` (`$(VAR)` expanded)
+//! with the host's `PATH`, `HOSTNAME`, the container's `env` (`value`, or `fieldRef` to
+//! `metadata.name`, `.namespace`, `.uid`, `.labels['k']`, `.annotations['k']`,
+//! `spec.nodeName`, `spec.serviceAccountName`; other sources are skipped), then the
+//! simulation's extra env, then `KPRESS_POD_INFO_DIR`, a per-pod directory holding the files
+//! of every `downwardAPI` volume (`fieldRef` items: the fields above, whole label and
+//! annotation maps in the kubelet's `key="value"` format). Those files are rewritten,
+//! atomically, whenever the pod object changes, e.g. when a client patches an annotation.
+//! An unmapped `command[0]` fails the pod with `ContainerCannotRun`, exit code 127.
+//! Every container runs in its own process group, killed as a whole when its main process
+//! exits, its pod is deleted, a fault hits it or the double is dropped (also while a test
+//! panics), so no process outlives a test.
+//!
+//! **Logs**: stdout and stderr, interleaved as written, are served by `GET
+//! .../pods/NAME/log` as `text/plain`; `follow=true` streams (chunked) until the container
+//! exits, `tailLines` and `limitBytes` are honoured, `container` is checked, `timestamps`,
+//! `sinceSeconds` and `previous` are ignored. A pod that never started answers `400`,
+//! `container "C" in pod "P" is waiting to start: …`, like the real API.
+//!
+//! **Deletion**: deleting a Job with `propagationPolicy: Background` deletes its pods and
+//! kills their processes; `Foreground` keeps the Job (with a `deletionTimestamp` and the
+//! `foregroundDeletion` finalizer) until its pods are gone; no policy means `Orphan`, which
+//! is what the real API does for `batch/v1` Jobs: the pods lose their owner reference and
+//! keep running. Deleting a pod kills its process. Deletion is immediate (no grace period).
+//!
+//! **Faults** for tests: [`ApiDouble::never_schedule`] (Pending, `PodScheduled=False`,
+//! `Unschedulable`), [`ApiDouble::image_pull_backoff`] (Pending, waiting in
+//! `ImagePullBackOff`), [`ApiDouble::disrupt`] (killed, `Failed` with a `DisruptionTarget`
+//! condition) and [`ApiDouble::oom_kill`] (killed, `OOMKilled`, exit 137). For assertions:
+//! [`ApiDouble::running_pods`] and [`ApiDouble::wait_for_absence`].
+//!
+//! Not simulated: `ttlSecondsAfterFinished` (finished Jobs stay until deleted), retry backoff
+//! delays (retries are immediate), `suspend` beyond not creating pods, `restartPolicy:
+//! OnFailure` restarts (the pod fails instead), init and sidecar containers (only the first
+//! container runs), resources and limits, `volumeMounts` and `workingDir` (the process runs
+//! in its pod directory), the `batch.kubernetes.io/job-tracking` finalizer, `podIP`, Events,
+//! watches, and Jobs' `NonIndexed` mode.
+//!
+//! A test drives a Job end to end like this (`kpress` stands for any mapped program):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+//! use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+//! use kube_double::{ApiDouble, Simulation};
+//!
+//! let simulation = Simulation::new()
+//!     .executable("kpress", "/path/to/target/debug/kpress") // env!("CARGO_BIN_EXE_kpress")
+//!     .env("RUST_LOG", "warn");
+//! let double = ApiDouble::start_cluster(simulation).await?;
+//! let jobs: Api<Job> = Api::namespaced(double.client()?, "load");
+//! let pods: Api<Pod> = Api::namespaced(double.client()?, "load");
+//! let job: Job = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "smoke", "namespace": "load"},
+//!     "spec": {
+//!         "completionMode": "Indexed", "completions": 2, "parallelism": 2,
+//!         "template": {"spec": {"restartPolicy": "Never", "containers": [{
+//!             "name": "runner", "image": "kpress", "command": ["kpress", "--version"],
+//!         }]}},
+//!     },
+//! }))?;
+//! jobs.create(&PostParams::default(), &job).await?;
+//! double.never_schedule("smoke", 1)?; // or disrupt / oom_kill / image_pull_backoff
+//! let selector = "batch.kubernetes.io/job-name=smoke";
+//! for pod in pods.list(&ListParams::default().labels(selector)).await? {
+//!     let name = pod.metadata.name.unwrap_or_default();
+//!     let _log = pods.logs(&name, &LogParams::default()).await;
+//! }
+//! jobs.delete("smoke", &DeleteParams::background()).await?;
+//! tokio::time::timeout(
+//!     std::time::Duration::from_secs(10),
+//!     double.wait_for_absence("v1", "Pod", selector),
+//! )
+//! .await??;
+//! assert!(double.running_pods().is_empty());
+//! # Ok(()) }
+//! ```
 
+mod cluster;
 mod error;
 mod record;
 mod resource;
@@ -42,10 +164,18 @@ mod server;
 mod status;
 mod store;
 
+pub use cluster::{RunningPod, Simulation};
 pub use error::Error;
 pub use record::{Fault, RecordedRequest};
 pub use resource::ResourceType;
 pub use selector::{LabelSelector, SelectorError};
-pub use server::ApiDouble;
+pub use server::{kubeconfig_for, ApiDouble};
 pub use status::ApiError;
 pub use store::ObjectRef;
+
+/// Locks a mutex even if a panicking test thread poisoned it: the data is plain and stays valid.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,23 +1,30 @@
 //! The HTTP side of the double: binds a loopback port, records each request, serves injected
-//! faults first and otherwise translates the request into a store operation.
+//! faults first and otherwise translates the request into a store operation, or, with a
+//! cluster simulation, into the simulation's admission, deletion and log endpoints.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::cluster::{
+    self, Cluster, LogOutput, LogQuery, PodFault, RunningPod, Simulation, Verdict,
+};
 use crate::error::Error;
+use crate::lock;
 use crate::record::{Fault, RecordedRequest};
 use crate::resource::ResourceType;
 use crate::route::Route;
@@ -25,20 +32,36 @@ use crate::selector::LabelSelector;
 use crate::status::ApiError;
 use crate::store::{DeleteOptions, FieldSelector, ObjectRef, Page, Store};
 
-/// Response body type; boxed so that streaming bodies (watch, logs) can be served later.
+/// Response body type; boxed so that streaming bodies (followed logs, a future watch) fit.
 type Body = BoxBody<Bytes, Infallible>;
+
+/// A chunked response body fed by a channel; ends when the sender is dropped.
+struct Streamed(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+    }
+}
 
 #[derive(Debug)]
 struct Shared {
-    store: Mutex<Store>,
+    store: Arc<Mutex<Store>>,
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<Vec<Fault>>,
+    cluster: Option<Arc<Cluster>>,
 }
 
-/// Locks a mutex even if a panicking test thread poisoned it: the data is plain and stays valid.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// How often [`ApiDouble::wait_for_absence`] looks at the store again.
+const ABSENCE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A running API double. Dropping it stops the server.
 #[derive(Debug)]
@@ -57,14 +80,32 @@ impl ApiDouble {
 
     /// Starts a double serving exactly `types`.
     pub async fn start_with(types: Vec<ResourceType>) -> Result<Self, Error> {
+        Self::launch(types, None).await
+    }
+
+    /// Starts a double serving [`ResourceType::builtins`] with a simulated cluster: a Job
+    /// controller and a kubelet that runs pods as local processes (see the crate docs).
+    pub async fn start_cluster(simulation: Simulation) -> Result<Self, Error> {
+        Self::launch(ResourceType::builtins(), Some(simulation)).await
+    }
+
+    async fn launch(
+        types: Vec<ResourceType>,
+        simulation: Option<Simulation>,
+    ) -> Result<Self, Error> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(Error::Bind)?;
         let addr = listener.local_addr().map_err(Error::Bind)?;
+        let store = Arc::new(Mutex::new(Store::new(types)));
+        let cluster = simulation
+            .map(|simulation| Cluster::start(Arc::clone(&store), simulation))
+            .transpose()?;
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(types)),
+            store,
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            cluster,
         });
         let (shutdown, stop) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop));
@@ -81,6 +122,12 @@ impl ApiDouble {
         format!("http://{}", self.addr)
     }
 
+    /// Writes a kubeconfig pointing at the double into `dir` and returns its path, for
+    /// tests that run a binary which finds its cluster the usual way (`KUBECONFIG`).
+    pub fn write_kubeconfig(&self, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        kubeconfig_for(dir, &self.url())
+    }
+
     /// A real `kube::Client` pointed at the double (default namespace `default`).
     pub fn client(&self) -> Result<kube::Client, Error> {
         let uri = self
@@ -95,6 +142,16 @@ impl ApiDouble {
         lock(&self.shared.store).register(rt);
     }
 
+    fn wake_cluster(&self) {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.wake();
+        }
+    }
+
+    fn cluster(&self) -> Result<&Arc<Cluster>, Error> {
+        self.shared.cluster.as_ref().ok_or(Error::NotSimulating)
+    }
+
     /// Stores an object as if it had been created earlier, resolving its type from `apiVersion`
     /// and `kind`. A given `metadata.uid` and `metadata.creationTimestamp` are kept; `status`
     /// is stored as given. Returns the stored object.
@@ -107,9 +164,13 @@ impl ApiDouble {
             ));
         }
         let namespace = object["metadata"]["namespace"].as_str().map(str::to_owned);
-        let mut store = lock(&self.shared.store);
-        let rt = store.type_of(&api_version, &kind)?;
-        Ok(store.create(&rt, namespace.as_deref(), object, true)?)
+        let seeded = {
+            let mut store = lock(&self.shared.store);
+            let rt = store.type_of(&api_version, &kind)?;
+            store.create(&rt, namespace.as_deref(), object, true)?
+        };
+        self.wake_cluster();
+        Ok(seeded)
     }
 
     /// The stored object, if it exists.
@@ -124,9 +185,13 @@ impl ApiDouble {
     /// Edits an object behind every client's back, bumping its resourceVersion as a concurrent
     /// writer would. Returns the stored result.
     pub fn edit(&self, target: &ObjectRef, edit: impl FnOnce(&mut Value)) -> Result<Value, Error> {
-        let mut store = lock(&self.shared.store);
-        let rt = store.type_of(&target.api_version, &target.kind)?;
-        Ok(store.edit(&rt, target.namespace.as_deref(), &target.name, edit)?)
+        let edited = {
+            let mut store = lock(&self.shared.store);
+            let rt = store.type_of(&target.api_version, &target.kind)?;
+            store.edit(&rt, target.namespace.as_deref(), &target.name, edit)?
+        };
+        self.wake_cluster();
+        Ok(edited)
     }
 
     /// Every request served so far, in arrival order.
@@ -137,6 +202,84 @@ impl ApiDouble {
     /// Queues a failure for the next matching request.
     pub fn inject(&self, fault: Fault) {
         lock(&self.shared.faults).push(fault);
+    }
+
+    /// Waits until no object of `kind` in any namespace matches `label_selector`, e.g. until
+    /// a deleted Job's pods are gone. Works with or without a simulation. It does not time out
+    /// by itself: wrap it in `tokio::time::timeout`.
+    pub async fn wait_for_absence(
+        &self,
+        api_version: &str,
+        kind: &str,
+        label_selector: &str,
+    ) -> Result<(), Error> {
+        let selector = LabelSelector::parse(label_selector)?;
+        loop {
+            let present = {
+                let store = lock(&self.shared.store);
+                let rt = store.type_of(api_version, kind)?;
+                let list = store.list(
+                    &rt,
+                    None,
+                    &selector,
+                    &FieldSelector::default(),
+                    &Page::default(),
+                );
+                list["items"]
+                    .as_array()
+                    .is_some_and(|items| !items.is_empty())
+            };
+            if !present {
+                return Ok(());
+            }
+            tokio::time::sleep(ABSENCE_POLL).await;
+        }
+    }
+
+    /// Keeps every future pod of `job_name`'s completion `index` (in any namespace) Pending
+    /// with `PodScheduled=False`, reason `Unschedulable`. Pods already started are unaffected.
+    pub fn never_schedule(&self, job_name: &str, index: u32) -> Result<(), Error> {
+        self.cluster()?
+            .set_fault(job_name, index, PodFault::Unschedulable);
+        Ok(())
+    }
+
+    /// Keeps every future pod of `job_name`'s completion `index` Pending with its container
+    /// waiting in `ImagePullBackOff`. Pods already started are unaffected.
+    pub fn image_pull_backoff(&self, job_name: &str, index: u32) -> Result<(), Error> {
+        self.cluster()?
+            .set_fault(job_name, index, PodFault::ImagePullBackOff);
+        Ok(())
+    }
+
+    /// Waits for the running pod of `job_name`'s `index`, kills its processes and marks it
+    /// Failed with a `DisruptionTarget` condition (reason `PreemptionByScheduler`), as a
+    /// preemption does. Returns the pod's name once its status shows the failure. It does not
+    /// time out by itself: wrap it in `tokio::time::timeout`.
+    pub async fn disrupt(&self, job_name: &str, index: u32) -> Result<String, Error> {
+        Ok(self
+            .cluster()?
+            .terminate(job_name, index, Verdict::Disrupted)
+            .await)
+    }
+
+    /// Like [`ApiDouble::disrupt`], but the container terminates with reason `OOMKilled` and
+    /// exit code 137 and no disruption condition, as when it exceeds its memory limit.
+    pub async fn oom_kill(&self, job_name: &str, index: u32) -> Result<String, Error> {
+        Ok(self
+            .cluster()?
+            .terminate(job_name, index, Verdict::OomKilled)
+            .await)
+    }
+
+    /// Pods whose container process is alive right now, sorted by namespace and name; empty
+    /// without a simulation.
+    pub fn running_pods(&self) -> Vec<RunningPod> {
+        self.shared
+            .cluster
+            .as_ref()
+            .map(|cluster| cluster.running_pods())
+            .unwrap_or_default()
     }
 
     /// Stops accepting connections and waits for the accept loop to end.
@@ -152,6 +295,9 @@ impl ApiDouble {
 
 impl Drop for ApiDouble {
     fn drop(&mut self) {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.stop();
+        }
         if let Some(task) = &self.task {
             task.abort();
         }
@@ -183,16 +329,44 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
     }
 }
 
-fn json_response(code: u16, value: &Value) -> Response<Body> {
-    let body = Full::new(Bytes::from(value.to_string())).boxed();
+fn response(code: u16, content_type: &'static str, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(content_type),
     );
     response
+}
+
+fn json_response(code: u16, value: &Value) -> Response<Body> {
+    let body = Full::new(Bytes::from(value.to_string())).boxed();
+    response(code, "application/json", body)
+}
+
+/// `GET pods/NAME/log`: plain text, chunked while following.
+fn log_response(cluster: &Cluster, route: &Route, query: &str) -> Response<Body> {
+    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let namespace = route.namespace.as_deref().unwrap_or_default();
+    let name = route.name.as_deref().unwrap_or_default();
+    let answer = LogQuery::parse(&params).and_then(|q| cluster.log(namespace, name, &q));
+    match answer {
+        Ok(LogOutput::Complete(text)) => response(200, "text/plain", Full::new(text).boxed()),
+        Ok(LogOutput::Follow(chunks)) => response(200, "text/plain", Streamed(chunks).boxed()),
+        Err(error) => json_response(error.code, &error.to_status()),
+    }
+}
+
+/// Whether the route is a pod's log, which only a simulation serves.
+fn is_pod_log(route: &Route) -> bool {
+    route.group.is_empty()
+        && route.plural == "pods"
+        && route.namespace.is_some()
+        && route.name.is_some()
+        && route.subresource.as_deref() == Some("log")
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
@@ -224,6 +398,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let route = Route::parse(&path);
+    if let (None, Some(cluster), Some(route)) = (&fault, &shared.cluster, &route) {
+        if parts.method == Method::GET && is_pod_log(route) {
+            return Ok(log_response(
+                cluster,
+                route,
+                query.as_deref().unwrap_or_default(),
+            ));
+        }
+    }
     let answer = match fault {
         Some(fault) => Err(fault.error),
         None => {
@@ -232,10 +416,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                 content_type,
                 query: query.as_deref().unwrap_or_default(),
                 body: &body,
+                cluster: shared.cluster.as_deref(),
             };
-            Route::parse(&path)
+            let answer = route
                 .ok_or_else(|| ApiError::not_found("path", &path))
-                .and_then(|route| request.answer(&mut lock(&shared.store), &route))
+                .and_then(|route| request.answer(&mut lock(&shared.store), &route));
+            if let Some(cluster) = &shared.cluster {
+                if parts.method != Method::GET {
+                    cluster.wake();
+                }
+            }
+            answer
         }
     };
     Ok(match answer {
@@ -250,6 +441,8 @@ struct ApiRequest<'a> {
     content_type: &'a str,
     query: &'a str,
     body: &'a [u8],
+    /// The simulation, which takes over Job creation and deletion when present.
+    cluster: Option<&'a Cluster>,
 }
 
 impl ApiRequest<'_> {
@@ -303,7 +496,12 @@ impl ApiRequest<'_> {
                 Ok((200, store.list(&rt, ns, &labels, &fields, &page)))
             }
             (&Method::GET, Some(name)) => Ok((200, store.get(&rt, ns, name)?)),
-            (&Method::POST, None) => Ok((201, store.create(&rt, ns, self.json()?, false)?)),
+            (&Method::POST, None) => match self.cluster {
+                Some(cluster) if cluster::is_jobs(&rt) => {
+                    Ok((201, cluster.create_job(store, &rt, ns, self.json()?)?))
+                }
+                _ => Ok((201, store.create(&rt, ns, self.json()?, false)?)),
+            },
             (&Method::PUT, Some(name)) => Ok((200, store.replace(&rt, ns, name, self.json()?)?)),
             (&Method::PATCH, Some(name)) => {
                 let media = self
@@ -325,8 +523,16 @@ impl ApiRequest<'_> {
                 Ok((200, store.patch(&rt, ns, name, &self.json()?)?))
             }
             (&Method::DELETE, Some(name)) => {
-                let options = DeleteOptions::from_body(self.body)?;
-                Ok((200, store.delete(&rt, ns, name, &options)?))
+                let mut options = DeleteOptions::from_body(self.body)?;
+                if options.propagation_policy.is_none() {
+                    options.propagation_policy = params.get("propagationPolicy").cloned();
+                }
+                match self.cluster {
+                    Some(cluster) if cluster::is_jobs(&rt) => {
+                        Ok((200, cluster.delete_job(store, &rt, ns, name, &options)?))
+                    }
+                    _ => Ok((200, store.delete(&rt, ns, name, &options)?)),
+                }
             }
             (method, _) => Err(ApiError::new(
                 405,
@@ -340,4 +546,15 @@ impl ApiRequest<'_> {
         serde_json::from_slice(self.body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not JSON: {e}")))
     }
+}
+
+/// Writes a kubeconfig for the API server at `server` into `dir` (also usable for an
+/// address where nothing listens, to test an unreachable cluster).
+pub fn kubeconfig_for(dir: &std::path::Path, server: &str) -> std::io::Result<std::path::PathBuf> {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: double\nclusters:\n- name: double\n  cluster:\n    server: {server}\nusers:\n- name: tester\n  user: {{}}\ncontexts:\n- name: double\n  context:\n    cluster: double\n    user: tester\n"
+    );
+    std::fs::write(&path, text)?;
+    Ok(path)
 }

@@ -325,7 +325,9 @@ impl Store {
     pub(crate) fn all(&self, rt: &ResourceType) -> Vec<Value> {
         self.objects
             .iter()
-            .filter(|(k, _)| k.group == rt.group && k.version == rt.version && k.plural == rt.plural)
+            .filter(|(k, _)| {
+                k.group == rt.group && k.version == rt.version && k.plural == rt.plural
+            })
             .map(|(_, v)| v.clone())
             .collect()
     }
