@@ -351,3 +351,55 @@ fn wait_until(mut ok: impl FnMut() -> bool, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn keep_leaves_the_job_for_list_and_delete() {
+    let target = TestTarget::start();
+    let w = Workdir::new();
+    let cluster = Cluster::start(&w);
+    let file = scenario(&w, &target.url, "1s");
+    let out = cluster.run(&[
+        file.to_str().unwrap_or_default(),
+        "--runners",
+        "2",
+        "--run-id",
+        "keep1",
+        "--start-margin",
+        "1s",
+        "--keep",
+    ]);
+    assert_eq!(
+        code(&out),
+        99,
+        "100/s for 1 s is not the 200 the threshold wants\n{}",
+        text(&out)
+    );
+    assert!(cluster.leftovers("keep1") > 0, "--keep keeps the Job");
+
+    let kubectl_like = |args: &[&str]| {
+        let child = Command::new(env!("CARGO_BIN_EXE_kpress"))
+            .args(args)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        wait_with_limit(child, LIMIT)
+    };
+    let list = kubectl_like(&["list"]);
+    assert_eq!(code(&list), 0, "{}", text(&list));
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("keep1") && listed.contains("e2e") && listed.contains("complete"),
+        "{listed}"
+    );
+
+    let deleted = kubectl_like(&["delete", "keep1"]);
+    assert_eq!(code(&deleted), 0, "{}", text(&deleted));
+    wait_until(
+        || cluster.leftovers("keep1") == 0,
+        "the run's objects to go",
+    );
+    let again = kubectl_like(&["delete", "keep1"]);
+    assert_eq!(code(&again), 1, "nothing left to delete\n{}", text(&again));
+}
