@@ -167,6 +167,10 @@ fn runners_that_never_schedule_are_named_and_the_job_is_deleted() {
     let cluster = Cluster::start(&w);
     cluster
         .double
+        .image_pull_backoff("kpress-e2e-stuck1", 0)
+        .expect("fault injected");
+    cluster
+        .double
         .never_schedule("kpress-e2e-stuck1", 1)
         .expect("fault injected");
     let file = scenario(&w, &target.url, "2s");
@@ -184,7 +188,11 @@ fn runners_that_never_schedule_are_named_and_the_job_is_deleted() {
     assert!(started.elapsed() < Duration::from_secs(30));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("did not all start"), "{stderr}");
-    assert!(stderr.contains("runner 1: Unschedulable"), "{stderr}");
+    assert!(stderr.contains("runner 0: ImagePullBackOff"), "{stderr}");
+    assert!(
+        stderr.contains("runner 1: Unschedulable: 0/3 nodes are available"),
+        "{stderr}"
+    );
     assert_eq!(cluster.leftovers("stuck1"), 0);
 }
 
