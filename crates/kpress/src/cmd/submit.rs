@@ -86,18 +86,13 @@ pub fn run(args: SubmitArgs) -> ExitCode {
 }
 
 pub fn list(args: ListArgs) -> ExitCode {
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let rows = rt.block_on(async {
-        let client = kpress_k8s::connect(args.context.as_deref())
-            .await
-            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
+    let rows = on_cluster(args.context.as_deref(), |client| async move {
         kpress_k8s::runs::list(client, &args.namespace).await
     });
     match rows {
-        Ok(rows) => {
+        Err(code) => code,
+        Ok(Err(e)) => fail(FAILURE, e),
+        Ok(Ok(rows)) => {
             println!(
                 "{:<22} {:<24} {:>7} {:>8}  STATUS",
                 "RUN", "TEST", "RUNNERS", "AGE"
@@ -110,32 +105,43 @@ pub fn list(args: ListArgs) -> ExitCode {
             }
             ExitCode::from(OK)
         }
-        Err(e) => fail(FAILURE, e),
     }
 }
 
 pub fn delete(args: DeleteArgs) -> ExitCode {
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let deleted = rt.block_on(async {
-        let client = kpress_k8s::connect(args.context.as_deref())
-            .await
-            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
-        kpress_k8s::runs::delete(client, &args.namespace, &args.run).await
+    let (namespace, run) = (args.namespace.clone(), args.run.clone());
+    let deleted = on_cluster(args.context.as_deref(), |client| async move {
+        kpress_k8s::runs::delete(client, &namespace, &run).await
     });
     match deleted {
-        Ok(jobs) if jobs.is_empty() => fail(
+        Err(code) => code,
+        Ok(Err(e)) => fail(FAILURE, e),
+        Ok(Ok(jobs)) if jobs.is_empty() => fail(
             FAILURE,
             format!("no run {} in namespace {}", args.run, args.namespace),
         ),
-        Ok(jobs) => {
+        Ok(Ok(jobs)) => {
             for j in jobs {
                 println!("deleted Job {}/{j} and its pods", args.namespace);
             }
             ExitCode::from(OK)
         }
-        Err(e) => fail(FAILURE, e),
     }
+}
+
+/// Runs `work` with a client for the configured cluster, on a fresh runtime.
+fn on_cluster<T, F>(
+    context: Option<&str>,
+    work: impl FnOnce(kube::Client) -> F,
+) -> Result<Result<T, SubmitError>, ExitCode>
+where
+    F: std::future::Future<Output = Result<T, SubmitError>>,
+{
+    let rt = runtime()?;
+    Ok(rt.block_on(async {
+        let client = kpress_k8s::connect(context)
+            .await
+            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
+        work(client).await
+    }))
 }
