@@ -297,3 +297,30 @@ fn merge_rejects_files_that_are_not_summaries() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.json:3:"), "{stderr}");
 }
+
+#[test]
+fn local_target_runs_the_quickstart_with_nothing_else() {
+    let quickstart =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.yaml");
+    let out = kpress(
+        &[
+            "run",
+            quickstart.to_str().unwrap_or_default(),
+            "--local-target",
+            "--set",
+            "scenarios.steady.duration=1s",
+            "--progress",
+            "none",
+        ],
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("serving the built-in target at http://127.0.0.1:"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("http_reqs................... 400"),
+        "200 iterations of 2 requests in 1 s:\n{stdout}"
+    );
+    assert!(stdout.contains("✓ http_req_failed rate<0.01"), "{stdout}");
+}
