@@ -270,6 +270,28 @@ pub async fn submit(
         .map_err(|e| api_error("cannot list the runner pods", e))?;
     let runners = pods::runners(&final_pods.items, n);
     on(Event::Runners(&runners));
+    // A log stream can fail to open or break; read the whole log of any succeeded runner
+    // whose summary has not arrived.
+    for r in runners.iter().filter(|r| r.phase == Phase::Succeeded) {
+        let Some(pod_name) = r.pod.as_ref().filter(|_| !summaries.contains_key(&r.index)) else {
+            continue;
+        };
+
+        let params = LogParams {
+            container: Some(CONTAINER.into()),
+            ..LogParams::default()
+        };
+        if let Ok(log) = pods.logs(pod_name, &params).await {
+            if let Some(s) = log
+                .lines()
+                .rev()
+                .find_map(|l| serde_json::from_str::<Summary>(l).ok())
+            {
+                summaries.insert(r.index, s);
+            }
+        }
+    }
+
     let mut failures = Vec::new();
     for r in &runners {
         if summaries.contains_key(&r.index) {
