@@ -6,12 +6,13 @@ use std::fmt;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::duration;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileScenario {
     pub name: String,
@@ -24,11 +25,12 @@ pub struct FileScenario {
     pub thresholds: IndexMap<String, Vec<FileThreshold>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileDefaults {
     pub base_url: Option<String>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub headers: IndexMap<String, String>,
@@ -42,29 +44,35 @@ pub struct FileDefaults {
 /// One entry of `scenarios:`. Every executor's parameters are accepted here and the
 /// ones the chosen executor does not use are rejected in `validate`, which keeps serde's
 /// line numbers (an internally tagged enum would buffer the map and lose them).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileExecutor {
     pub executor: String,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub start_time: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub graceful_stop: Option<Duration>,
     #[serde(default, rename = "vus")]
     pub vus: Option<u64>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub duration: Option<Duration>,
     pub iterations: Option<u64>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub max_duration: Option<Duration>,
     #[serde(rename = "startVUs")]
     pub start_vus: Option<u64>,
     pub stages: Option<Vec<FileStage>>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub graceful_ramp_down: Option<Duration>,
     pub rate: Option<f64>,
     pub start_rate: Option<f64>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub time_unit: Option<Duration>,
     #[serde(rename = "preAllocatedVUs")]
     pub pre_allocated_vus: Option<u64>,
@@ -74,10 +82,11 @@ pub struct FileExecutor {
     pub requests: Vec<FileRequest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileStage {
     #[serde(deserialize_with = "duration::deserialize")]
+    #[schemars(schema_with = "duration_text")]
     pub duration: Duration,
     pub target: f64,
 }
@@ -86,7 +95,7 @@ pub struct FileStage {
 #[derive(Debug)]
 pub struct FileRequest(pub FileRequestFull);
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileRequestFull {
     #[serde(default = "default_method")]
@@ -97,6 +106,7 @@ pub struct FileRequestFull {
     #[serde(default)]
     pub body: Option<String>,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub timeout: Option<Duration>,
     #[serde(default)]
     pub expect: Option<FileExpect>,
@@ -106,7 +116,7 @@ fn default_method() -> String {
     "GET".into()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileExpect {
     #[serde(default)]
@@ -121,13 +131,14 @@ pub struct StatusList(pub Vec<u16>);
 #[derive(Debug)]
 pub struct FileThreshold(pub FileThresholdFull);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FileThresholdFull {
     pub threshold: String,
     #[serde(default)]
     pub abort_on_fail: bool,
     #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    #[schemars(schema_with = "duration_text")]
     pub delay_abort_eval: Option<Duration>,
 }
 
@@ -222,4 +233,60 @@ impl<'de> Deserialize<'de> for StatusList {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A duration as written in scenario files: `250ms`, `30s`, `1m30s`, `1.5h`, or `0`.
+fn duration_text(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "A duration: 250ms, 30s, 1m30s, 1.5h, or 0.",
+        "type": "string",
+        "pattern": "^(0|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+)$"
+    })
+}
+
+impl JsonSchema for FileRequest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Request".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let full = generator.subschema_for::<FileRequestFull>();
+        json_schema!({
+            "description": "A request: `METHOD URL` (or just `URL` for GET), or a mapping.",
+            "anyOf": [{ "type": "string", "pattern": "^\\s*(\\S+\\s+)?\\S+\\s*$" }, full]
+        })
+    }
+}
+
+impl JsonSchema for FileThreshold {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Threshold".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let full = generator.subschema_for::<FileThresholdFull>();
+        json_schema!({
+            "description": "A threshold such as `p(99)<250ms`, or a mapping with `threshold`, `abortOnFail`, `delayAbortEval`.",
+            "anyOf": [{ "type": "string" }, full]
+        })
+    }
+}
+
+impl JsonSchema for StatusList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusList".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An HTTP status, or a list of them.",
+            "anyOf": [
+                { "type": "integer", "minimum": 100, "maximum": 599 },
+                { "type": "array", "minItems": 1, "items": { "type": "integer", "minimum": 100, "maximum": 599 } }
+            ]
+        })
+    }
+}
+
+/// The JSON Schema of the scenario file, for editors and CI checks
+/// (committed as `schema/scenario.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(FileScenario)).unwrap_or_default()
 }

@@ -15,6 +15,7 @@ use crate::executor::Executor;
 use crate::http::request::{HttpVersion, RequestSpec};
 use crate::threshold::Threshold;
 pub use error::{Problem, ScenarioError};
+pub use file::json_schema;
 
 /// A validated test: the scenario file after every check.
 #[derive(Debug, Clone)]
@@ -99,4 +100,46 @@ pub fn load(path: &Path, sets: &[(String, String)]) -> Result<TestSpec, Scenario
 /// Validates scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str, sets: &[(String, String)]) -> Result<TestSpec, ScenarioError> {
     validate::parse(file, text, sets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_scenario_schema_is_current_and_accepts_the_examples() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("schema/scenario.schema.json");
+        let generated = serde_json::to_string_pretty(&json_schema()).unwrap_or_default() + "\n";
+        if std::env::var_os("KPRESS_BLESS").is_some() {
+            std::fs::write(&path, &generated)
+                .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap_or_default(),
+            generated,
+            "stale: rerun with KPRESS_BLESS=1"
+        );
+        let validator = jsonschema::validator_for(&json_schema())
+            .unwrap_or_else(|e| panic!("schema compiles: {e}"));
+        let examples = root.join("../../examples");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&examples).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let doc: serde_json::Value = serde_norway::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+            let errors: Vec<String> = validator
+                .iter_errors(&doc)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", entry.path().display());
+            checked += 1;
+        }
+        assert!(checked > 0);
+        let bad: serde_json::Value = serde_json::json!({ "name": "x", "scenarios": { "s": { "executor": "constant-vus", "duration": "10x" } } });
+        assert!(
+            !validator.is_valid(&bad),
+            "a bad duration is rejected by the schema too"
+        );
+    }
 }
