@@ -324,3 +324,25 @@ fn local_target_runs_the_quickstart_with_nothing_else() {
     );
     assert!(stdout.contains("✓ http_req_failed rate<0.01"), "{stdout}");
 }
+
+#[test]
+fn every_example_validates_and_splits_into_four_runners() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let out = kpress(
+            &[
+                "validate",
+                path.to_str().unwrap_or_default(),
+                "--runners",
+                "4",
+            ],
+            LIMIT,
+        );
+        assert_eq!(code(&out), 0, "{}\n{}", path.display(), text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": valid"));
+        seen += 1;
+    }
+    assert!(seen >= 3, "examples found: {seen}");
+}
