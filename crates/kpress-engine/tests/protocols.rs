@@ -127,3 +127,26 @@ fn failures_are_classified() {
         summary.errors
     );
 }
+
+#[test]
+fn a_private_ca_is_trusted_through_tls_ca_certs() {
+    let tls = TestTarget::start(true);
+    let pem = tls.certificate_pem().replace('\n', "\\n");
+    let (summary, _) = run_yaml(
+        &yaml(&tls.url, &format!(", tlsCACerts: \"{pem}\""), "GET /", 3),
+        1,
+    );
+    assert_eq!(
+        summary.metrics.http_req_failed.fails, 0,
+        "verified against the given CA: {:?}",
+        summary.errors
+    );
+    assert_eq!(summary.metrics.http_reqs.count, 6);
+    let bad = kpress_engine::scenario::parse(
+        "t.yaml",
+        &yaml(&tls.url, ", tlsCACerts: 'not a certificate'", "GET /", 1),
+        &[],
+    );
+    let err = bad.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("defaults.tlsCACerts"), "{err}");
+}

@@ -25,6 +25,22 @@ impl TestTarget {
         }
     }
 
+    /// The target's self-signed certificate as PEM (TLS targets only).
+    pub fn certificate_pem(&self) -> String {
+        use base64::Engine;
+        let der = self.target.certificate_der().unwrap_or_default();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
+    }
+
     /// Stalls the target for `ms` milliseconds, from any thread.
     pub fn stall(&self, ms: u64) {
         self.target.stall(Duration::from_millis(ms));

@@ -16,6 +16,7 @@ enum Control {
 /// A target served from a background thread.
 pub struct BackgroundTarget {
     url: String,
+    certificate_der: Option<Vec<u8>>,
     control: tokio::sync::mpsc::UnboundedSender<Control>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -51,7 +52,7 @@ impl BackgroundTarget {
                             return;
                         }
                     };
-                    let _ = ready_tx.send(Ok(target.url()));
+                    let _ = ready_tx.send(Ok((target.url(), target.certificate_der())));
                     while let Some(command) = commands.recv().await {
                         match command {
                             Control::Stall(d) => target.stall(d),
@@ -62,13 +63,14 @@ impl BackgroundTarget {
                 });
             })
             .map_err(TargetError::Runtime)?;
-        let url = ready_rx.recv().map_err(|_| {
+        let (url, certificate_der) = ready_rx.recv().map_err(|_| {
             TargetError::Runtime(std::io::Error::other(
                 "the target thread ended before listening",
             ))
         })??;
         Ok(BackgroundTarget {
             url,
+            certificate_der,
             control,
             thread: Some(thread),
         })
@@ -77,6 +79,11 @@ impl BackgroundTarget {
     /// The base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The self-signed certificate (DER) when serving TLS.
+    pub fn certificate_der(&self) -> Option<&[u8]> {
+        self.certificate_der.as_deref()
     }
 
     /// Stalls the target for `duration` (see [`Target::stall`]).

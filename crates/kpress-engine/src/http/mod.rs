@@ -32,6 +32,7 @@ impl ClientConfig {
         let tls = TlsConnector::from(tls::client_config(
             options.version,
             options.insecure_skip_tls_verify,
+            &options.extra_roots,
         ));
         ClientConfig { options, tls }
     }

@@ -11,7 +11,11 @@ use rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, Signatur
 use super::request::HttpVersion;
 
 /// The client configuration every TLS connection of a run shares.
-pub fn client_config(version: HttpVersion, insecure_skip_verify: bool) -> Arc<ClientConfig> {
+pub fn client_config(
+    version: HttpVersion,
+    insecure_skip_verify: bool,
+    extra_roots: &[CertificateDer<'static>],
+) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -22,9 +26,11 @@ pub fn client_config(version: HttpVersion, insecure_skip_verify: bool) -> Arc<Cl
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
             .with_no_client_auth()
     } else {
-        let roots = RootCertStore {
+        let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        // Validation already parsed these; one that is not a usable CA simply anchors nothing.
+        let _ = roots.add_parsable_certificates(extra_roots.iter().cloned());
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = match version {

@@ -39,6 +39,9 @@ pub struct FileDefaults {
     pub http_version: Option<String>,
     #[serde(default)]
     pub no_connection_reuse: bool,
+    /// PEM certificates to trust besides the Mozilla roots (a private CA).
+    #[serde(default, rename = "tlsCACerts")]
+    pub tls_ca_certs: Option<String>,
 }
 
 /// One entry of `scenarios:`. Every executor's parameters are accepted here and the

@@ -35,6 +35,8 @@ pub struct HttpOptions {
     pub version: HttpVersion,
     pub insecure_skip_tls_verify: bool,
     pub no_connection_reuse: bool,
+    /// Extra trust anchors from `defaults.tlsCACerts`.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// One entry of `scenarios:`.

@@ -241,10 +241,28 @@ impl Validator<'_> {
                 HttpVersion::Auto
             }
         };
+        let mut extra_roots = Vec::new();
+        if let Some(pem) = &raw.defaults.tls_ca_certs {
+            use rustls::pki_types::pem::PemObject;
+            match rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(certs) if !certs.is_empty() => extra_roots = certs,
+                Ok(_) => self.problem(
+                    &["defaults", "tlsCACerts"],
+                    "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                ),
+                Err(e) => self.problem(
+                    &["defaults", "tlsCACerts"],
+                    format!("is not valid PEM: {e:?}"),
+                ),
+            }
+        }
         HttpOptions {
             version,
             insecure_skip_tls_verify: raw.defaults.insecure_skip_tls_verify,
             no_connection_reuse: raw.defaults.no_connection_reuse,
+            extra_roots,
         }
     }
 
