@@ -194,18 +194,8 @@ fn an_unreachable_cluster_exits_1_with_a_clear_message() {
 
 async fn seeded_double() -> ApiDouble {
     let double = ApiDouble::start().await.expect("double starts");
-    for (kind, plural) in [
-        ("ServiceMonitor", "servicemonitors"),
-        ("PodMonitor", "podmonitors"),
-        ("PrometheusRule", "prometheusrules"),
-    ] {
-        double.register(ResourceType::new(
-            "monitoring.coreos.com",
-            "v1",
-            kind,
-            plural,
-            true,
-        ));
+    for crd in ResourceType::monitoring_crds() {
+        double.register(crd);
     }
     let inventory = kpress_audit::load::load_files(&[PathBuf::from(dump())]).expect("dump loads");
     for (_, object) in inventory.objects() {

@@ -17,6 +17,19 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
+    /// The Prometheus operator's monitoring CRDs (ServiceMonitor, PodMonitor,
+    /// PrometheusRule), which a test registers to simulate a cluster that has them.
+    pub fn monitoring_crds() -> Vec<ResourceType> {
+        [
+            ("ServiceMonitor", "servicemonitors"),
+            ("PodMonitor", "podmonitors"),
+            ("PrometheusRule", "prometheusrules"),
+        ]
+        .into_iter()
+        .map(|(kind, plural)| ResourceType::new("monitoring.coreos.com", "v1", kind, plural, true))
+        .collect()
+    }
+
     /// A resource type; `group` is empty for the core group.
     pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
         Self {

@@ -12,18 +12,8 @@ use crate::common::{audit_dump, cluster_dump, options};
 pub async fn seeded_double(with_crds: bool) -> ApiDouble {
     let double = ApiDouble::start().await.expect("double starts");
     if with_crds {
-        for (kind, plural) in [
-            ("ServiceMonitor", "servicemonitors"),
-            ("PodMonitor", "podmonitors"),
-            ("PrometheusRule", "prometheusrules"),
-        ] {
-            double.register(ResourceType::new(
-                "monitoring.coreos.com",
-                "v1",
-                kind,
-                plural,
-                true,
-            ));
+        for crd in ResourceType::monitoring_crds() {
+            double.register(crd);
         }
     }
     let inventory = load_files(&[cluster_dump()]).expect("dump loads");
