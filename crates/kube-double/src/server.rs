@@ -479,19 +479,9 @@ impl ApiRequest<'_> {
                         .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let fields =
                     FieldSelector::parse(params.get("fieldSelector").map_or("", String::as_str))?;
-                let number = |key: &str| -> Result<Option<usize>, ApiError> {
-                    params
-                        .get(key)
-                        .filter(|v| !v.is_empty())
-                        .map(|v| {
-                            v.parse()
-                                .map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}")))
-                        })
-                        .transpose()
-                };
                 let page = Page {
-                    limit: number("limit")?,
-                    continue_from: number("continue")?,
+                    limit: crate::status::number_param(&params, "limit")?,
+                    continue_from: crate::status::number_param(&params, "continue")?,
                 };
                 Ok((200, store.list(&rt, ns, &labels, &fields, &page)))
             }

@@ -61,3 +61,19 @@ impl ApiError {
         })
     }
 }
+
+/// A numeric query parameter (`limit`, `tailLines`...): absent or empty is `None`, and a
+/// value that is not a number is a 400, as the real API answers.
+pub(crate) fn number_param(
+    params: &std::collections::HashMap<String, String>,
+    key: &str,
+) -> Result<Option<usize>, ApiError> {
+    params
+        .get(key)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}")))
+        })
+        .transpose()
+}

@@ -118,23 +118,13 @@ pub(crate) struct LogQuery {
 
 impl LogQuery {
     pub(crate) fn parse(params: &HashMap<String, String>) -> Result<Self, ApiError> {
-        let number = |key: &str| -> Result<Option<usize>, ApiError> {
-            params
-                .get(key)
-                .filter(|v| !v.is_empty())
-                .map(|v| {
-                    v.parse()
-                        .map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}")))
-                })
-                .transpose()
-        };
         Ok(Self {
             container: params.get("container").filter(|c| !c.is_empty()).cloned(),
             follow: params
                 .get("follow")
                 .is_some_and(|f| f == "true" || f == "1"),
-            tail_lines: number("tailLines")?,
-            limit_bytes: number("limitBytes")?,
+            tail_lines: crate::status::number_param(params, "tailLines")?,
+            limit_bytes: crate::status::number_param(params, "limitBytes")?,
         })
     }
 }
