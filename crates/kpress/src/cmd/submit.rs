@@ -39,9 +39,7 @@ pub fn run(args: SubmitArgs) -> ExitCode {
     let abort = Arc::new(AtomicBool::new(false));
     let mut live = Live::new(args.progress, spec.nominal_duration());
     let result = rt.block_on(async {
-        let client = kpress_k8s::connect(args.context.as_deref())
-            .await
-            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
+        let client = client(args.context.as_deref()).await?;
         let flag = abort.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -138,10 +136,12 @@ where
     F: std::future::Future<Output = Result<T, SubmitError>>,
 {
     let rt = runtime()?;
-    Ok(rt.block_on(async {
-        let client = kpress_k8s::connect(context)
-            .await
-            .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))?;
-        work(client).await
-    }))
+    Ok(rt.block_on(async { work(client(context).await?).await }))
+}
+
+/// A client for the configured cluster (`--context`, `KUBECONFIG`, or in-cluster).
+async fn client(context: Option<&str>) -> Result<kube::Client, SubmitError> {
+    kpress_k8s::connect(context)
+        .await
+        .map_err(|e| SubmitError::Api(format!("no usable cluster configuration: {e}")))
 }
