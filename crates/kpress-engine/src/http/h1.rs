@@ -44,6 +44,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
         }
     }
 
+    /// The byte stream underneath.
+    pub fn io_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
     /// Sends `request` (complete bytes) and reads one full response.
     pub async fn exchange(
         &mut self,

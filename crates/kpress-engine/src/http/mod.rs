@@ -1,12 +1,15 @@
 //! The HTTP client of one worker thread: connections per VU, HTTP/1.1 on the
 //! hand-written fast path (`h1`), HTTP/2 (h2c with prior knowledge, or h2 over TLS via
-//! ALPN) through hyper, TLS through rustls. Every outcome is an `Exchange` or an
-//! `ErrorClass`; nothing here panics on what a server sends.
+//! ALPN) through hyper, TLS through rustls. Open-model scenarios put their plain
+//! HTTP/1.1 connections on tick-batched polling (`ticked`). Every outcome is an
+//! `Exchange` or an `ErrorClass`; nothing here panics on what a server sends.
 
 pub mod error;
 mod h1;
 mod h2;
 pub mod request;
+#[cfg(target_os = "linux")]
+mod ticked;
 mod tls;
 
 use bytes::Bytes;
@@ -25,6 +28,8 @@ use request::{HttpVersion, Origin, RequestSpec, Scheme};
 pub struct ClientConfig {
     pub options: HttpOptions,
     tls: TlsConnector,
+    /// Poll plain HTTP/1.1 connections once per timer tick (open model).
+    ticked: bool,
 }
 
 impl ClientConfig {
@@ -34,7 +39,22 @@ impl ClientConfig {
             options.insecure_skip_tls_verify,
             &options.extra_roots,
         ));
-        ClientConfig { options, tls }
+        ClientConfig {
+            options,
+            tls,
+            ticked: false,
+        }
+    }
+
+    /// The same client, with plain HTTP/1.1 connections polled once per timer tick
+    /// and timed by the kernel: for arrival-rate scenarios, where it spares the
+    /// thread a wake-up per response. Closed-model VUs keep event-driven connections,
+    /// since each of them waits on its own response to send the next request.
+    pub fn ticked(&self) -> ClientConfig {
+        ClientConfig {
+            ticked: true,
+            ..self.clone()
+        }
     }
 }
 
@@ -56,6 +76,8 @@ impl Prepared {
 /// An open connection.
 pub enum Connection {
     Plain(h1::H1<TcpStream>),
+    #[cfg(target_os = "linux")]
+    Ticked(h1::H1<ticked::TickedTcp>),
     Tls(Box<h1::H1<TlsStream<TcpStream>>>),
     H2(h2::H2),
 }
@@ -67,7 +89,7 @@ impl Connection {
         match origin.scheme {
             Scheme::Http => match config.options.version {
                 HttpVersion::Http2 => Ok(Connection::H2(h2::H2::handshake(tcp).await?)),
-                _ => Ok(Connection::Plain(h1::H1::new(tcp))),
+                _ => Ok(plain(tcp, config)?),
             },
             Scheme::Https => {
                 let name =
@@ -98,6 +120,13 @@ impl Connection {
                 .exchange(&req.http1, req.head)
                 .await
                 .map(|x| (x, req.http1.len() as u64)),
+            #[cfg(target_os = "linux")]
+            Connection::Ticked(c) => {
+                c.io_mut().take_received_at();
+                c.exchange(&req.http1, req.head)
+                    .await
+                    .map(|x| (x, req.http1.len() as u64))
+            }
             Connection::Tls(c) => c
                 .exchange(&req.http1, req.head)
                 .await
@@ -105,6 +134,34 @@ impl Connection {
             Connection::H2(c) => Box::pin(c.exchange(&req.spec)).await,
         }
     }
+}
+
+impl Connection {
+    /// When the kernel received the end of the last response, if this connection is
+    /// timed by the kernel.
+    pub fn received_at(&mut self) -> Option<std::time::Instant> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Connection::Ticked(c) => c.io_mut().take_received_at(),
+            _ => None,
+        }
+    }
+}
+
+/// A plain HTTP/1.1 connection: ticked when the client asks for it and the kernel
+/// can timestamp receives, event-driven otherwise.
+fn plain(tcp: TcpStream, config: &ClientConfig) -> Result<Connection, ErrorClass> {
+    #[cfg(target_os = "linux")]
+    if config.ticked {
+        return match ticked::TickedTcp::take_over(tcp) {
+            Ok(Ok(stream)) => Ok(Connection::Ticked(h1::H1::new(stream))),
+            Ok(Err(e)) => Err(ErrorClass::from_io(&e)),
+            Err(tcp) => Ok(Connection::Plain(h1::H1::new(tcp))),
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = config;
+    Ok(Connection::Plain(h1::H1::new(tcp)))
 }
 
 async fn connect_tcp(origin: &Origin) -> Result<TcpStream, ErrorClass> {

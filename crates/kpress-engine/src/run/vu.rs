@@ -46,7 +46,11 @@ impl Vu {
     ) -> Instant {
         let deadline = tokio::time::Instant::now() + req.spec.timeout;
         let (sent, result) = self.exchange(ctx, req, origin, deadline).await;
-        let done = Instant::now();
+        let kernel_done = match (&result, self.conns[origin].as_mut()) {
+            (Ok(_), Some(conn)) => conn.received_at(),
+            _ => None,
+        };
+        let done = kernel_done.unwrap_or_else(Instant::now);
         let timing = Timing {
             intended,
             sent: sent.unwrap_or(done),

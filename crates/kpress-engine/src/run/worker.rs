@@ -136,10 +136,18 @@ fn context(scenario: &ScenarioSpec, client: &ClientConfig, spec: &TestSpec) -> S
         };
         requests.push((Prepared::new(r.clone(), &spec.http), index));
     }
+    let open_model = matches!(
+        scenario.executor,
+        Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
+    );
     ScenarioCtx {
         requests,
         origins,
-        client: client.clone(),
+        client: if open_model {
+            client.ticked()
+        } else {
+            client.clone()
+        },
     }
 }
 
