@@ -49,6 +49,9 @@ pub struct JobOptions {
     pub spread: bool,
     pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<Toleration>,
+    /// More environment for the runners (a management center's URL and the run's
+    /// runner token, when results also go there).
+    pub env: Vec<(String, String)>,
 }
 
 impl JobOptions {
@@ -69,6 +72,7 @@ impl JobOptions {
             spread: false,
             node_selector: BTreeMap::new(),
             tolerations: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -137,18 +141,27 @@ pub fn build(spec: &TestSpec, opts: &JobOptions) -> Job {
             .map(|s| s.to_string())
             .collect(),
         ),
-        env: Some(vec![
-            EnvVar {
-                name: "KPRESS_SCENARIO".into(),
-                value: Some(spec.source.clone()),
+        env: Some(
+            [
+                EnvVar {
+                    name: "KPRESS_SCENARIO".into(),
+                    value: Some(spec.source.clone()),
+                    ..EnvVar::default()
+                },
+                EnvVar {
+                    name: "KPRESS_POD_INFO_DIR".into(),
+                    value: Some(POD_INFO_DIR.into()),
+                    ..EnvVar::default()
+                },
+            ]
+            .into_iter()
+            .chain(opts.env.iter().map(|(name, value)| EnvVar {
+                name: name.clone(),
+                value: Some(value.clone()),
                 ..EnvVar::default()
-            },
-            EnvVar {
-                name: "KPRESS_POD_INFO_DIR".into(),
-                value: Some(POD_INFO_DIR.into()),
-                ..EnvVar::default()
-            },
-        ]),
+            }))
+            .collect(),
+        ),
         resources: Some(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_string(), Quantity(opts.cpu_request.clone())),

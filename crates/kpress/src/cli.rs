@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::cmd::audit::AuditArgs;
+use crate::cmd::center::CenterArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +39,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Find, price and prune the leftovers of one-off workloads in a cluster.
     Audit(AuditArgs),
+    /// Serve the management center: run history, exact merges, web UI, /metrics.
+    Center(CenterArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -94,6 +97,28 @@ pub struct RunArgs {
     /// `defaults.baseUrl` at it (for trying kpress with nothing else set up).
     #[arg(long, conflicts_with_all = ["segment", "runners"])]
     pub local_target: bool,
+    #[command(flatten)]
+    pub center: CenterLinkArgs,
+    /// The application label kept on the run in the center, e.g.
+    /// `tenc-app=press-client-148-online`.
+    #[arg(long = "app", value_name = "KEY=VALUE", requires = "center")]
+    pub app: Option<String>,
+    /// A registered run's runner token: report as one of its runners instead of
+    /// registering a run (set for worker processes and runner pods).
+    #[arg(long, hide = true, env = "KPRESS_RUNNER_TOKEN", hide_env_values = true)]
+    pub runner_token: Option<String>,
+}
+
+/// Reporting to a management center (`kpress center`).
+#[derive(Args, Debug, Clone)]
+pub struct CenterLinkArgs {
+    /// Register the run with the center at URL and send its results there as it
+    /// runs; the center's token comes from KPRESS_CENTER_TOKEN.
+    #[arg(long, value_name = "URL", env = "KPRESS_CENTER_URL")]
+    pub center: Option<String>,
+    /// The center's token (registers runs).
+    #[arg(long, hide = true, env = "KPRESS_CENTER_TOKEN", hide_env_values = true)]
+    pub center_token: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +237,8 @@ pub struct SubmitArgs {
     /// How to show progress while running.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    #[command(flatten)]
+    pub center: CenterLinkArgs,
 }
 
 #[derive(Args, Debug)]

@@ -21,5 +21,6 @@ fn main() -> ExitCode {
         cli::Command::List(args) => cmd::submit::list(args),
         cli::Command::Delete(args) => cmd::submit::delete(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
+        cli::Command::Center(args) => cmd::center::run(args),
     }
 }

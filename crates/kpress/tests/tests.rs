@@ -3,6 +3,7 @@
 mod util;
 
 mod audit;
+mod center;
 mod cli_run;
 mod cli_signals;
 mod render;

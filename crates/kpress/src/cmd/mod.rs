@@ -1,9 +1,11 @@
 //! One module per command.
 
 pub mod audit;
+pub mod center;
 
 pub mod merge;
 pub mod render;
+pub mod report;
 pub mod run;
 pub mod submit;
 pub mod target;

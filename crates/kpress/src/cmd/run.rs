@@ -11,11 +11,13 @@ use kpress_engine::printer;
 use kpress_engine::run::{self, Control, Phase, RunError, RunOptions, StopReason};
 use kpress_engine::scenario::{self, TestSpec};
 use kpress_engine::segment::Segment;
-use kpress_engine::summary::{self, Summary};
+use kpress_engine::summary::{self, Summary, TimelinePoint};
 
 use crate::cli::{ProgressMode, RunArgs, ScenarioArgs};
 use crate::exit::{self, fail, FAILURE, USAGE};
 use crate::live::Live;
+
+use super::report;
 
 pub fn run(mut args: RunArgs) -> ExitCode {
     // Declared before everything that uses it, so it outlives the run (and workers).
@@ -67,6 +69,7 @@ pub fn run(mut args: RunArgs) -> ExitCode {
     };
     let control = Arc::new(Control::default());
     let mut live = Live::new(args.progress, spec.nominal_duration());
+    let reporter = runtime.block_on(reporter_for(&args, &spec, segment, &run_id));
     let outcome = runtime.block_on(async {
         tokio::spawn(watch_signals(control.clone()));
         if let Some(dir) = &args.pod_info_dir {
@@ -74,18 +77,55 @@ pub fn run(mut args: RunArgs) -> ExitCode {
                 Some(wait_for_start(&dir.join("start-at"), &control, args.start_timeout).await?);
         }
         run::execute(spec.clone(), options, control, |r| {
-            live.second(r.second, r.interval, r.total, r.elapsed)
+            live.second(r.second, r.interval, r.total, r.elapsed);
+            if let Some(reporter) = &reporter {
+                reporter.point(TimelinePoint::new(r.second, r.interval));
+            }
         })
         .await
     });
     live.finish();
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(RunError::Plan(e)) => return fail(USAGE, e),
-        Err(e) => return fail(FAILURE, e),
-    };
-    let summary = Summary::from_run(&spec.name, &run_id, segment, &spec.thresholds, &outcome);
-    finish(&summary, args.summary_out.as_deref(), args.progress)
+    let summary = outcome
+        .as_ref()
+        .ok()
+        .map(|o| Summary::from_run(&spec.name, &run_id, segment, &spec.thresholds, o));
+    if let Some(reporter) = reporter {
+        report::said(runtime.block_on(reporter.finish(summary.as_ref())));
+    }
+    match (outcome, summary) {
+        (Ok(_), Some(summary)) => finish(&summary, args.summary_out.as_deref(), args.progress),
+        (Err(RunError::Plan(e)), _) => fail(USAGE, e),
+        (Err(e), _) => fail(FAILURE, e),
+        (Ok(_), None) => fail(FAILURE, "the run left no summary"),
+    }
+}
+
+/// This runner's reporter when the run goes to a center: as a runner of a run
+/// registered elsewhere (a worker process, a runner pod), or registering it.
+async fn reporter_for(
+    args: &RunArgs,
+    spec: &TestSpec,
+    segment: Segment,
+    run_id: &str,
+) -> Option<kpress_report::client::Reporter> {
+    if let Some(token) = &args.runner_token {
+        return report::join(&args.center, token, run_id, segment.index);
+    }
+    let registered = report::register(
+        &args.center,
+        report::RunToRegister {
+            spec,
+            scenario_text: spec.source.clone(),
+            run: run_id,
+            mode: kpress_report::wire::Mode::Local,
+            runners: segment.count,
+            app: args.app.clone(),
+            labels: Default::default(),
+        },
+    )
+    .await?;
+    registered.announce();
+    Some(registered.reporter(segment.index))
 }
 
 /// Writes and prints a summary and returns its exit code (shared with `--workers`).

@@ -11,6 +11,8 @@ use crate::cli::{DeleteArgs, ListArgs, SubmitArgs};
 use crate::exit::{fail, FAILURE, OK, USAGE};
 use crate::live::Live;
 
+use super::report;
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -28,14 +30,38 @@ pub fn run(args: SubmitArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(USAGE, e),
     };
-    let mut opts = SubmitOptions::new(job);
-    opts.keep = args.keep;
-    opts.startup_timeout = args.startup_timeout;
-    opts.start_margin = args.start_margin;
     let rt = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let mut job = job;
+    let registered = rt.block_on(report::register(
+        &args.center,
+        report::RunToRegister {
+            spec: &spec,
+            scenario_text: spec.source.clone(),
+            run: &job.run_id,
+            mode: kpress_report::wire::Mode::Job,
+            runners: job.runners.into(),
+            app: Some(job.app.to_string()),
+            labels: [
+                ("namespace".to_string(), job.namespace.clone()),
+                (
+                    "job".to_string(),
+                    kpress_k8s::job::job_name(&spec.name, &job.run_id),
+                ),
+            ]
+            .into(),
+        },
+    ));
+    if let Some(r) = &registered {
+        r.announce();
+        job.env = r.runner_env();
+    }
+    let mut opts = SubmitOptions::new(job);
+    opts.keep = args.keep;
+    opts.startup_timeout = args.startup_timeout;
+    opts.start_margin = args.start_margin;
     let abort = Arc::new(AtomicBool::new(false));
     let mut live = Live::new(args.progress, spec.nominal_duration());
     let result = rt.block_on(async {
@@ -71,6 +97,12 @@ pub fn run(args: SubmitArgs) -> ExitCode {
         .await
     });
     live.finish();
+    if let Some(r) = &registered {
+        let complete = matches!(&result, Ok(o) if o.summary.missing_segments.is_empty());
+        if !complete {
+            rt.block_on(r.finish("kpress submit ended without every runner's result"));
+        }
+    }
     match result {
         Ok(outcome) => {
             for f in &outcome.failures {

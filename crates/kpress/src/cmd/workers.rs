@@ -21,6 +21,8 @@ use crate::cli::{ProgressMode, RunArgs};
 use crate::exit::{fail, FAILURE, USAGE};
 use crate::live::Live;
 
+use super::report;
+
 /// Time for the worker processes to start before the common start instant.
 const START_DELAY: Duration = Duration::from_millis(1500);
 
@@ -62,6 +64,21 @@ pub fn run(args: &RunArgs, spec: &TestSpec, n: u64) -> ExitCode {
     let paths: Vec<_> = (0..n)
         .map(|i| dir.path().join(format!("{i}.json")))
         .collect();
+    let registered = runtime.block_on(report::register(
+        &args.center,
+        report::RunToRegister {
+            spec,
+            scenario_text: spec.source.clone(),
+            run: &run_id,
+            mode: kpress_report::wire::Mode::Local,
+            runners: n,
+            app: args.app.clone(),
+            labels: Default::default(),
+        },
+    ));
+    if let Some(r) = &registered {
+        r.announce();
+    }
     let result = runtime.block_on(async {
         let mut children = Vec::new();
         for (i, path) in paths.iter().enumerate() {
@@ -87,6 +104,12 @@ pub fn run(args: &RunArgs, spec: &TestSpec, n: u64) -> ExitCode {
             for (k, v) in &args.scenario.sets {
                 cmd.arg("--set").arg(format!("{k}={v}"));
             }
+            // Each worker reports its own share; without a registered run, none does.
+            cmd.env_remove("KPRESS_CENTER_URL")
+                .env_remove("KPRESS_RUNNER_TOKEN");
+            for (k, v) in registered.iter().flat_map(|r| r.runner_env()) {
+                cmd.env(k, v);
+            }
             match cmd.spawn() {
                 Ok(child) => children.push(child),
                 Err(e) => return Err(format!("cannot start worker {i}: {e}")),
@@ -109,6 +132,11 @@ pub fn run(args: &RunArgs, spec: &TestSpec, n: u64) -> ExitCode {
                 "kpress: worker {i}/{n} left no summary (exit status {})",
                 statuses[i]
             ),
+        }
+    }
+    if let Some(r) = &registered {
+        if parts.len() < n as usize {
+            runtime.block_on(r.finish("some worker processes left no summary"));
         }
     }
     if parts.is_empty() {

@@ -1,0 +1,5 @@
+//! The migrations are compiled in (`sqlx::migrate!`): rebuild when they change.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

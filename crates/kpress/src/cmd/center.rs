@@ -1,0 +1,125 @@
+//! `kpress center`: the management center (docs/center.md), serving until Ctrl-C or
+//! SIGTERM. The service itself lives in `kpress-center`; this is its flags.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::exit::{fail, FAILURE, OK, USAGE};
+
+#[derive(Args, Debug)]
+pub struct CenterArgs {
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, value_name = "ADDR", default_value = kpress_center::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// The database: `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, value_name = "URL", default_value = "sqlite://kpress.db")]
+    pub db: String,
+    /// The center's token, required by every call (runners get their own per run).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "KPRESS_CENTER_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Serve /metrics without a token.
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// The largest request body, e.g. `32MiB`, `512KiB` or a number of bytes.
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
+    pub max_body: usize,
+}
+
+pub fn run(args: CenterArgs) -> ExitCode {
+    let Some(token) = args.token.filter(|t| !t.is_empty()) else {
+        return fail(
+            USAGE,
+            "the center needs a token: pass --token TOKEN or set KPRESS_CENTER_TOKEN",
+        );
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let config = kpress_center::Config {
+        listen: args.listen,
+        db: args.db,
+        token,
+        metrics_public: args.metrics_public,
+        max_body: args.max_body,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(FAILURE, format!("cannot start the runtime: {e}")),
+    };
+    let served = runtime.block_on(async {
+        let server = kpress_center::Server::bind(&config).await?;
+        eprintln!(
+            "kpress center: listening on http://{}",
+            server.local_addr()?
+        );
+        server.run(kpress_center::shutdown_signal()).await
+    });
+    match served {
+        Ok(()) => ExitCode::from(OK),
+        Err(kpress_center::Error::NoToken) => fail(USAGE, kpress_center::Error::NoToken),
+        Err(e) => fail(FAILURE, e),
+    }
+}
+
+/// `32MiB`, `512KiB`, `1MB`, `4096`: a size in bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let text = s.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 32MiB, 512KiB, 4096)"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        other => return Err(format!("`{s}`: unknown unit `{other}` (use KiB, MiB, GiB)")),
+    };
+    match n.checked_mul(factor) {
+        Some(0) => Err(format!("`{s}`: the limit must be more than 0 bytes")),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too large")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_their_units() {
+        for (given, want) in [
+            ("32MiB", 32 << 20),
+            ("512KiB", 512 << 10),
+            ("1mb", 1_000_000),
+            ("4096", 4096),
+            ("2 GiB", 2 << 30),
+        ] {
+            assert_eq!(parse_size(given), Ok(want), "{given}");
+        }
+        for bad in ["", "MiB", "12XB", "0", "-1", "99999999999999999999GiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `--center URL` for `run` and `submit`: register the run with the management
+//! center, hand its runners the run's runner token, and say what became of the
+//! upload. The center is never in the way of a test: when it cannot be reached the
+//! test runs all the same, reports locally, and the failure is printed.
+
+use std::collections::BTreeMap;
+
+use kpress_engine::scenario::TestSpec;
+use kpress_report::client::{Center, Reporter};
+use kpress_report::wire::{CreateRun, Mode};
+
+use crate::cli::CenterLinkArgs;
+
+/// A run registered with a center, and the credential its runners report with.
+pub struct Registered {
+    pub center: Center,
+    pub run: String,
+    pub runner_token: String,
+}
+
+impl Registered {
+    /// The environment a runner process or pod of this run reports with.
+    pub fn runner_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("KPRESS_CENTER_URL".into(), self.center.url().to_string()),
+            ("KPRESS_RUNNER_TOKEN".into(), self.runner_token.clone()),
+        ]
+    }
+
+    /// The reporter for runner `index` of this run.
+    pub fn reporter(&self, index: u64) -> Reporter {
+        Reporter::start(self.center.with_token(&self.runner_token), &self.run, index)
+    }
+
+    /// Finishes the run with what has arrived (when some runner could not report).
+    pub async fn finish(&self, reason: &str) {
+        if let Err(e) = self.center.finish(&self.run, reason).await {
+            eprintln!("kpress: could not finish the run at the center: {e}");
+        }
+    }
+
+    pub fn announce(&self) {
+        eprintln!(
+            "kpress: results go to {}runs/{}",
+            self.center.url(),
+            self.run
+        );
+    }
+}
+
+/// What to register.
+pub struct RunToRegister<'a> {
+    pub spec: &'a TestSpec,
+    pub scenario_text: String,
+    pub run: &'a str,
+    pub mode: Mode,
+    pub runners: u64,
+    pub app: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Registers the run; `None` (after saying why) when there is no center or it
+/// refused: the test then runs without it.
+pub async fn register(link: &CenterLinkArgs, run: RunToRegister<'_>) -> Option<Registered> {
+    let url = link.center.as_deref()?;
+    let Some(token) = link.center_token.as_deref().filter(|t| !t.is_empty()) else {
+        eprintln!("kpress: --center needs the center's token in KPRESS_CENTER_TOKEN; running without the center");
+        return None;
+    };
+    let center = match Center::new(url, token) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kpress: {e}; running without the center");
+            return None;
+        }
+    };
+    let body = CreateRun {
+        id: Some(run.run.to_string()),
+        test: run.spec.name.clone(),
+        app: run.app,
+        mode: run.mode,
+        started_by: Some(started_by()),
+        scenario: run.scenario_text,
+        runners: run.runners,
+        labels: run.labels,
+    };
+    match center.create_run(&body).await {
+        Ok(created) => Some(Registered {
+            center,
+            run: created.run.id,
+            runner_token: created.runner_token,
+        }),
+        Err(e) => {
+            eprintln!("kpress: {e}; running without the center");
+            None
+        }
+    }
+}
+
+/// Joins a run someone else registered, as one of its runners.
+pub fn join(link: &CenterLinkArgs, runner_token: &str, run: &str, index: u64) -> Option<Reporter> {
+    let url = link.center.as_deref()?;
+    match Center::new(url, runner_token) {
+        Ok(center) => Some(Reporter::start(center, run, index)),
+        Err(e) => {
+            eprintln!("kpress: {e}; running without the center");
+            None
+        }
+    }
+}
+
+/// Prints what became of the upload.
+pub fn said(result: Result<(), kpress_report::client::ReportError>) {
+    if let Err(e) = result {
+        eprintln!("kpress: the results could not be delivered to the center: {e}");
+    }
+}
+
+/// `user@host`, or the CI job when there is one.
+fn started_by() -> String {
+    if let (Ok(server), Ok(repo), Ok(id)) = (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+        std::env::var("GITHUB_RUN_ID"),
+    ) {
+        return format!("{server}/{repo}/actions/runs/{id}");
+    }
+    if let Ok(url) = std::env::var("CI_JOB_URL") {
+        return url;
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
