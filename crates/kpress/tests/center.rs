@@ -17,13 +17,15 @@ use crate::util::{code, kpress, read_json, text, wait_with_limit, TestTarget, Wo
 const TOKEN: &str = "durable-center-token";
 
 /// A `kpress center` process, killed when dropped.
-struct Center {
+pub struct Center {
     child: Child,
-    addr: SocketAddr,
+    pub addr: SocketAddr,
 }
 
+pub const CENTER_TOKEN: &str = TOKEN;
+
 impl Center {
-    fn start(db: &str) -> Center {
+    pub fn start(db: &str) -> Center {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kpress"))
             .args(["center", "--listen", "127.0.0.1:0", "--db", db])
             .env("KPRESS_CENTER_TOKEN", TOKEN)
@@ -79,7 +81,7 @@ impl Center {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
-    fn ok(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Value {
+    pub fn ok(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Value {
         let (status, answer) = self.call(method, path, token, body);
         assert!(
             (200..300).contains(&status),

@@ -161,6 +161,56 @@ fn submit_runs_real_runners_merges_exactly_and_leaves_nothing() {
 }
 
 #[test]
+fn submit_with_a_center_runners_report_there_and_it_merges_the_same() {
+    let target = TestTarget::start();
+    let w = Workdir::new();
+    let cluster = Cluster::start(&w);
+    let center =
+        crate::center::Center::start(&format!("sqlite://{}", w.path("c.db").to_string_lossy()));
+    let file = scenario(&w, &target.url, "2s");
+    let out_path = w.path("merged.json");
+    let mut cmd = cluster.submit(&[
+        file.to_str().unwrap_or_default(),
+        "--runners",
+        "3",
+        "--run-id",
+        "center1",
+        "--start-margin",
+        "1s",
+        "--progress",
+        "none",
+        "--center",
+        &format!("http://{}", center.addr),
+        "--summary-out",
+        out_path.to_str().unwrap_or_default(),
+    ]);
+    cmd.env("KPRESS_CENTER_TOKEN", crate::center::CENTER_TOKEN);
+    let out = wait_with_limit(cmd.spawn().expect("spawn kpress"), LIMIT);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let local = read_json(&out_path);
+    let run = center.ok(
+        "GET",
+        "/api/runs/center1",
+        crate::center::CENTER_TOKEN,
+        None,
+    );
+    assert_eq!(run["status"], "passed", "{run}");
+    assert_eq!(run["mode"], "job");
+    assert_eq!(run["runners_done"], 3, "every pod reported itself");
+    assert_eq!(run["app"], "app.kubernetes.io/part-of=kpress");
+    assert_eq!(run["labels"]["job"], "kpress-e2e-center1");
+    let merged = &run["summary"]["metrics"];
+    assert_eq!(merged["http_reqs"]["count"], 200);
+    for stat in ["p50", "p99", "max"] {
+        assert_eq!(
+            merged["http_req_duration"][stat], local["metrics"]["http_req_duration"][stat],
+            "{stat}: the center's merge of the pods' reports is submit's merge of their logs"
+        );
+    }
+    assert_eq!(cluster.leftovers("center1"), 0);
+}
+
+#[test]
 fn runners_that_never_schedule_are_named_and_the_job_is_deleted() {
     let target = TestTarget::start();
     let w = Workdir::new();
