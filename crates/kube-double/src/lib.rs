@@ -10,6 +10,15 @@
 //!   (`metadata.name`, `metadata.namespace`), `limit` and `continue`;
 //! - `GET`, `POST`, `PUT`, `PATCH` (JSON merge patch; strategic merge patch is applied as a merge
 //!   patch) and `DELETE` (honouring `DeleteOptions.preconditions` and finalizers) of one object;
+//! - watches (`watch=true` on a collection): `ADDED`/`MODIFIED`/`DELETED` events streamed from
+//!   a bounded change history, with `resourceVersion` (unset or `0` replays the current objects
+//!   first, `N` resumes after `N`, too old gets a `410 Expired` `ERROR` event), selectors (an
+//!   object leaving the selector reads as `DELETED`), `sendInitialEvents` with its closing
+//!   `BOOKMARK`, and `timeoutSeconds`; dropping the double ends every watch;
+//! - the `scale` subresource of Deployments, ReplicaSets and StatefulSets: `GET` answers an
+//!   `autoscaling/v1` Scale, `PATCH` (merge or strategic merge, as `Api::patch_scale` sends)
+//!   and `PUT` set `spec.replicas`;
+//! - `metadata.generation` for `apps` workloads (1 on create, +1 on every `spec` change);
 //! - `404` with a `Status` for unknown objects and for resource types that are not registered,
 //!   which is how a missing CRD looks to a client.
 //!
@@ -17,9 +26,8 @@
 //! ([`ApiDouble::inject`]) and objects can be edited behind the client's back
 //! ([`ApiDouble::edit`]) to simulate a concurrent writer.
 //!
-//! Extension points: `watch=true` and subresources other than a simulated pod's `log` are
-//! parsed into a [`route::Route`] but answered with `501`/`404` today; responses use a boxed
-//! body type, so a streaming watch body can be added in `server` like the log stream was.
+//! Extension points: subresources other than `scale` and a simulated pod's `log` are parsed
+//! into a [`route::Route`] but answered with `404` today.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kube_double::Error> {
@@ -35,9 +43,9 @@
 //!
 //! # Cluster simulation
 //!
-//! [`ApiDouble::start_cluster`] adds, opt-in, what a tool that submits a Job and follows it
-//! needs from a cluster: a Job controller, a garbage collector and a kubelet that runs every
-//! pod as a **real local process**, so the test exercises real load and real results. A
+//! [`ApiDouble::start_cluster`] adds, opt-in, what a tool that submits a Job or a Deployment
+//! and follows it needs from a cluster: a Job controller, a Deployment controller, a garbage
+//! collector and a kubelet that runs every pod as a **real local process**, so the test exercises real load and real results. A
 //! [`Simulation`] says which executable stands in for each container `command[0]` (matched
 //! exactly, or by file name for absolute paths: `"kpress"` also serves `/usr/bin/kpress`),
 //! which extra environment every container gets, and where pod directories go (by default a
@@ -73,6 +81,26 @@
 //!   `FailureTarget` + `Failed` (reasons `PodFailurePolicy`, `BackoffLimitExceeded`,
 //!   `FailedIndexes`, `MaxFailedIndexesExceeded`, `DeadlineExceeded`).
 //!
+//! **Deployments** (`apps/v1`): creation refuses a missing selector, a selector that does not
+//! match the template's labels, no containers or a `restartPolicy` other than `Always` (`422
+//! Invalid`), and defaults `replicas` (1), `strategy` (RollingUpdate, 25%/25%),
+//! `revisionHistoryLimit`, `progressDeadlineSeconds` and the template's `restartPolicy:
+//! Always`. The controller then:
+//!
+//! - keeps `spec.replicas` pods of the template active, named
+//!   `<deployment>-<pod-template-hash>-<5 random lowercase letters>`, labelled
+//!   `pod-template-hash`, with a controlling owner reference to the **Deployment itself** (no
+//!   ReplicaSet object is simulated); a pod that is deleted or ends (`disrupt`) is replaced;
+//! - gives every pod a **replica slot**: slots `0..replicas` are filled lowest first, a
+//!   replacement takes its predecessor's slot, scaling down deletes the highest slots first
+//!   (killing their processes); faults address a Deployment's pods by slot;
+//! - replaces all pods at once when the template changes (no rolling update);
+//! - writes `status`: `observedGeneration`, `replicas`, `updatedReplicas`, `readyReplicas`,
+//!   `availableReplicas`, `unavailableReplicas` (zeros omitted) and the conditions `Available`
+//!   (`MinimumReplicasAvailable`/`MinimumReplicasUnavailable`, against `maxUnavailable`) and
+//!   `Progressing` (`NewReplicaSetAvailable` once all replicas are updated and ready, else
+//!   `ReplicaSetUpdated`).
+//!
 //! **Pods** are bound to node `kube-double` and go `Pending` → `Running` (conditions
 //! `PodScheduled`, `Initialized`, `Ready`, …, `containerStatuses[0].state.running`, `ready`)
 //! → `Succeeded`/`Failed` (`state.terminated` with `exitCode` and reason `Completed` or
@@ -85,6 +113,11 @@
 //! annotation maps in the kubelet's `key="value"` format). Those files are rewritten,
 //! atomically, whenever the pod object changes, e.g. when a client patches an annotation.
 //! An unmapped `command[0]` fails the pod with `ContainerCannotRun`, exit code 127.
+//! With `restartPolicy: Always` (a pod's default, and a Deployment's pods') a container that
+//! exits, with any code, is **restarted in the same pod**: `restartCount` goes up,
+//! `lastState.terminated` keeps the exit, and the container waits in `CrashLoopBackOff`
+//! (`Ready=False`) for a backoff of 100 ms doubling up to 2 s; it gets the same environment and
+//! pod directory, and a fresh log (`previous=true` reads the one before).
 //! Every container runs in its own process group, killed as a whole when its main process
 //! exits, its pod is deleted, a fault hits it or the double is dropped (also while a test
 //! panics), so no process outlives a test.
@@ -92,27 +125,35 @@
 //! **Logs**: stdout and stderr, interleaved as written, are served by `GET
 //! .../pods/NAME/log` as `text/plain`; `follow=true` streams (chunked) until the container
 //! exits, `tailLines` and `limitBytes` are honoured, `container` is checked, `timestamps`,
-//! `sinceSeconds` and `previous` are ignored. A pod that never started answers `400`,
+//! `sinceSeconds` are ignored, `previous=true` reads the log of the container that ran before
+//! the latest restart. A pod that never started answers `400`,
 //! `container "C" in pod "P" is waiting to start: …`, like the real API.
 //!
-//! **Deletion**: deleting a Job with `propagationPolicy: Background` deletes its pods and
-//! kills their processes; `Foreground` keeps the Job (with a `deletionTimestamp` and the
-//! `foregroundDeletion` finalizer) until its pods are gone; no policy means `Orphan`, which
-//! is what the real API does for `batch/v1` Jobs: the pods lose their owner reference and
-//! keep running. Deleting a pod kills its process. Deletion is immediate (no grace period).
+//! **Deletion**: deleting a Job or Deployment with `propagationPolicy: Background` deletes its
+//! dependents of any type (pods, killing their processes, but also e.g. a ConfigMap owned by
+//! the Deployment); `Foreground` keeps the owner (with a `deletionTimestamp` and the
+//! `foregroundDeletion` finalizer) until its dependents are gone; `Orphan` strips the owner
+//! references and leaves the dependents running. Without a policy a `batch/v1` Job orphans
+//! (the real API's legacy default) and a Deployment deletes in the background. Deleting a pod
+//! kills its process. Deletion is immediate (no grace period).
 //!
-//! **Faults** for tests: [`ApiDouble::never_schedule`] (Pending, `PodScheduled=False`,
+//! **Faults** for tests, addressed by workload name and index (a Job's completion index, a
+//! Deployment's replica slot): [`ApiDouble::never_schedule`] (Pending, `PodScheduled=False`,
 //! `Unschedulable`), [`ApiDouble::image_pull_backoff`] (Pending, waiting in
 //! `ImagePullBackOff`), [`ApiDouble::disrupt`] (killed, `Failed` with a `DisruptionTarget`
-//! condition) and [`ApiDouble::oom_kill`] (killed, `OOMKilled`, exit 137). For assertions:
-//! [`ApiDouble::running_pods`] and [`ApiDouble::wait_for_absence`].
+//! condition), [`ApiDouble::oom_kill`] (killed, `OOMKilled`, exit 137) and
+//! [`ApiDouble::kill_container`] (killed once, exit 137, as a crash); an `Always` pod restarts
+//! after `oom_kill` and `kill_container`. For assertions: [`ApiDouble::running_pods`] and
+//! [`ApiDouble::wait_for_absence`].
 //!
-//! Not simulated: `ttlSecondsAfterFinished` (finished Jobs stay until deleted), retry backoff
-//! delays (retries are immediate), `suspend` beyond not creating pods, `restartPolicy:
-//! OnFailure` restarts (the pod fails instead), init and sidecar containers (only the first
-//! container runs), resources and limits, `volumeMounts` and `workingDir` (the process runs
-//! in its pod directory), the `batch.kubernetes.io/job-tracking` finalizer, `podIP`, Events,
-//! watches, and Jobs' `NonIndexed` mode.
+//! Not simulated: `ttlSecondsAfterFinished` (finished Jobs stay until deleted), Job retry
+//! backoff delays (retries are immediate), `suspend` beyond not creating pods, `restartPolicy:
+//! OnFailure` restarts (the pod fails instead), ReplicaSets, rolling updates, `paused`,
+//! `minReadySeconds` and `progressDeadlineSeconds` of Deployments, the garbage collection of
+//! ended Deployment pods (they stay until the Deployment goes), init and sidecar containers
+//! (only the first container runs), resources and limits, `volumeMounts` and `workingDir` (the
+//! process runs in its pod directory), the `batch.kubernetes.io/job-tracking` finalizer,
+//! `podIP`, Events, periodic watch bookmarks, and Jobs' `NonIndexed` mode.
 //!
 //! A test drives a Job end to end like this (`kpress` stands for any mapped program):
 //!
@@ -153,6 +194,37 @@
 //! assert!(double.running_pods().is_empty());
 //! # Ok(()) }
 //! ```
+//!
+//! A Deployment whose runners restart, scaled to 0 and deleted as a management center would:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use k8s_openapi::api::apps::v1::Deployment;
+//! use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+//! use kube_double::{ApiDouble, Simulation};
+//!
+//! let double = ApiDouble::start_cluster(Simulation::new().executable("sh", "/bin/sh")).await?;
+//! let api: Api<Deployment> = Api::namespaced(double.client()?, "load");
+//! let deployment: Deployment = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "runners", "namespace": "load"},
+//!     "spec": {
+//!         "replicas": 3,
+//!         "selector": {"matchLabels": {"app": "kpress"}},
+//!         "template": {
+//!             "metadata": {"labels": {"app": "kpress"}},
+//!             "spec": {"containers": [{
+//!                 "name": "runner", "image": "kpress", "command": ["sh", "-c", "sleep 30"],
+//!             }]},
+//!         },
+//!     },
+//! }))?;
+//! api.create(&PostParams::default(), &deployment).await?;
+//! double.kill_container("runners", 1).await?; // restarted in place, restartCount 1
+//! let zero = Patch::Merge(serde_json::json!({"spec": {"replicas": 0}}));
+//! api.patch_scale("runners", &PatchParams::default(), &zero).await?;
+//! api.delete("runners", &DeleteParams::background()).await?;
+//! # Ok(()) }
+//! ```
 
 mod cluster;
 mod error;
@@ -163,6 +235,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod watch;
 
 pub use cluster::{RunningPod, Simulation};
 pub use error::Error;

@@ -49,6 +49,37 @@ impl LabelSelector {
     }
 }
 
+/// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`) in the query-string
+/// syntax, as a Scale's `status.selector` shows it; `matchLabels` first, in key order.
+pub(crate) fn selector_text(selector: &serde_json::Value) -> String {
+    let mut parts: Vec<String> = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    for expression in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = expression["key"].as_str().unwrap_or_default();
+        let values: Vec<&str> = expression["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        parts.push(match expression["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "DoesNotExist" => format!("!{key}"),
+            _ => key.to_owned(),
+        });
+    }
+    parts.join(",")
+}
+
 /// Splits on commas that are not inside a `( ... )` value set.
 fn split_top_level(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();

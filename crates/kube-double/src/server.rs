@@ -1,6 +1,7 @@
 //! The HTTP side of the double: binds a loopback port, records each request, serves injected
-//! faults first and otherwise translates the request into a store operation, or, with a
-//! cluster simulation, into the simulation's admission, deletion and log endpoints.
+//! faults first and otherwise translates the request into a store operation, a watch stream or
+//! a workload's `scale` subresource, or, with a cluster simulation, into the simulation's
+//! admission, deletion and log endpoints.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -15,7 +16,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -30,9 +31,10 @@ use crate::resource::ResourceType;
 use crate::route::Route;
 use crate::selector::LabelSelector;
 use crate::status::ApiError;
-use crate::store::{DeleteOptions, FieldSelector, ObjectRef, Page, Store};
+use crate::store::{merge_patch, DeleteOptions, FieldSelector, ObjectRef, Page, Store};
+use crate::watch;
 
-/// Response body type; boxed so that streaming bodies (followed logs, a future watch) fit.
+/// Response body type; boxed so that streaming bodies (followed logs, watches) fit.
 type Body = BoxBody<Bytes, Infallible>;
 
 /// A chunked response body fed by a channel; ends when the sender is dropped.
@@ -236,39 +238,55 @@ impl ApiDouble {
         }
     }
 
-    /// Keeps every future pod of `job_name`'s completion `index` (in any namespace) Pending
-    /// with `PodScheduled=False`, reason `Unschedulable`. Pods already started are unaffected.
-    pub fn never_schedule(&self, job_name: &str, index: u32) -> Result<(), Error> {
+    /// Keeps every future pod of `workload`'s `index` (in any namespace) Pending with
+    /// `PodScheduled=False`, reason `Unschedulable`. For a Job the index is the completion
+    /// index, for a Deployment the replica slot (see the crate docs). Pods already started are
+    /// unaffected.
+    pub fn never_schedule(&self, workload: &str, index: u32) -> Result<(), Error> {
         self.cluster()?
-            .set_fault(job_name, index, PodFault::Unschedulable);
+            .set_fault(workload, index, PodFault::Unschedulable);
         Ok(())
     }
 
-    /// Keeps every future pod of `job_name`'s completion `index` Pending with its container
-    /// waiting in `ImagePullBackOff`. Pods already started are unaffected.
-    pub fn image_pull_backoff(&self, job_name: &str, index: u32) -> Result<(), Error> {
+    /// Keeps every future pod of `workload`'s `index` Pending with its container waiting in
+    /// `ImagePullBackOff`. Pods already started are unaffected.
+    pub fn image_pull_backoff(&self, workload: &str, index: u32) -> Result<(), Error> {
         self.cluster()?
-            .set_fault(job_name, index, PodFault::ImagePullBackOff);
+            .set_fault(workload, index, PodFault::ImagePullBackOff);
         Ok(())
     }
 
-    /// Waits for the running pod of `job_name`'s `index`, kills its processes and marks it
+    /// Waits for the running pod of `workload`'s `index`, kills its processes and marks it
     /// Failed with a `DisruptionTarget` condition (reason `PreemptionByScheduler`), as a
-    /// preemption does. Returns the pod's name once its status shows the failure. It does not
-    /// time out by itself: wrap it in `tokio::time::timeout`.
-    pub async fn disrupt(&self, job_name: &str, index: u32) -> Result<String, Error> {
+    /// preemption does; a Deployment then replaces the pod. Returns the pod's name once its
+    /// status shows the failure. It does not time out by itself: wrap it in
+    /// `tokio::time::timeout`.
+    pub async fn disrupt(&self, workload: &str, index: u32) -> Result<String, Error> {
         Ok(self
             .cluster()?
-            .terminate(job_name, index, Verdict::Disrupted)
+            .terminate(workload, index, Verdict::Disrupted)
             .await)
     }
 
     /// Like [`ApiDouble::disrupt`], but the container terminates with reason `OOMKilled` and
-    /// exit code 137 and no disruption condition, as when it exceeds its memory limit.
-    pub async fn oom_kill(&self, job_name: &str, index: u32) -> Result<String, Error> {
+    /// exit code 137 and no disruption condition, as when it exceeds its memory limit. A pod
+    /// with `restartPolicy: Always` (a Deployment's) restarts the container instead of failing.
+    pub async fn oom_kill(&self, workload: &str, index: u32) -> Result<String, Error> {
         Ok(self
             .cluster()?
-            .terminate(job_name, index, Verdict::OomKilled)
+            .terminate(workload, index, Verdict::OomKilled)
+            .await)
+    }
+
+    /// Kills the container of the running pod of `workload`'s `index` once (`SIGKILL` to its
+    /// process group: exit code 137, reason `Error`), as a crash would. A Job's pod fails; a
+    /// pod with `restartPolicy: Always` restarts the container in the same pod. Returns the
+    /// pod's name once its status shows the termination. It does not time out by itself:
+    /// wrap it in `tokio::time::timeout`.
+    pub async fn kill_container(&self, workload: &str, index: u32) -> Result<String, Error> {
+        Ok(self
+            .cluster()?
+            .terminate(workload, index, Verdict::Killed)
             .await)
     }
 
@@ -295,6 +313,7 @@ impl ApiDouble {
 
 impl Drop for ApiDouble {
     fn drop(&mut self) {
+        lock(&self.shared.store).close();
         if let Some(cluster) = &self.shared.cluster {
             cluster.stop();
         }
@@ -360,6 +379,38 @@ fn log_response(cluster: &Cluster, route: &Route, query: &str) -> Response<Body>
     }
 }
 
+/// `GET` a collection with `watch=true`: a stream of watch events.
+fn watch_response(shared: &Shared, route: &Route, query: &str) -> Response<Body> {
+    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let opened = {
+        let store = lock(&shared.store);
+        store.type_at(&route.group, &route.version, &route.plural)
+    }
+    .and_then(|rt| {
+        if route.namespace.is_some() && !rt.namespaced {
+            return Err(ApiError::not_found("path", &route.plural));
+        }
+        watch::open(&shared.store, rt, route.namespace.clone(), &params)
+    });
+    match opened {
+        Ok(events) => response(200, "application/json", Streamed(events).boxed()),
+        Err(error) => json_response(error.code, &error.to_status()),
+    }
+}
+
+/// Whether the request is a watch of a collection.
+fn is_watch(method: &Method, route: &Route, query: &str) -> bool {
+    let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    method == Method::GET
+        && route.name.is_none()
+        && route.subresource.is_none()
+        && watch::requested(&params)
+}
+
 /// Whether the route is a pod's log, which only a simulation serves.
 fn is_pod_log(route: &Route) -> bool {
     route.group.is_empty()
@@ -399,6 +450,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let route = Route::parse(&path);
+    if let (None, Some(route)) = (&fault, &route) {
+        let query = query.as_deref().unwrap_or_default();
+        if is_watch(&parts.method, route, query) {
+            return Ok(watch_response(&shared, route, query));
+        }
+    }
     if let (None, Some(cluster), Some(route)) = (&fault, &shared.cluster, &route) {
         if parts.method == Method::GET && is_pod_log(route) {
             return Ok(log_response(
@@ -451,6 +508,11 @@ impl ApiRequest<'_> {
         if route.namespace.is_some() && !rt.namespaced {
             return Err(ApiError::not_found("path", &route.plural));
         }
+        if let (Some("scale"), Some(name)) = (route.subresource.as_deref(), &route.name) {
+            if has_scale(&rt) {
+                return self.scale(store, &rt, route.namespace.as_deref(), name);
+            }
+        }
         if let Some(sub) = &route.subresource {
             return Err(ApiError::new(
                 404,
@@ -467,13 +529,6 @@ impl ApiRequest<'_> {
             .collect();
         match (self.method, route.name.as_deref()) {
             (&Method::GET, None) => {
-                if params.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                    return Err(ApiError::new(
-                        501,
-                        "NotImplemented",
-                        "watch is not implemented by kube-double yet",
-                    ));
-                }
                 let labels =
                     LabelSelector::parse(params.get("labelSelector").map_or("", String::as_str))
                         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -490,26 +545,15 @@ impl ApiRequest<'_> {
                 Some(cluster) if cluster::is_jobs(&rt) => {
                     Ok((201, cluster.create_job(store, &rt, ns, self.json()?)?))
                 }
+                Some(cluster) if cluster::is_deployments(&rt) => Ok((
+                    201,
+                    cluster.create_deployment(store, &rt, ns, self.json()?)?,
+                )),
                 _ => Ok((201, store.create(&rt, ns, self.json()?, false)?)),
             },
             (&Method::PUT, Some(name)) => Ok((200, store.replace(&rt, ns, name, self.json()?)?)),
             (&Method::PATCH, Some(name)) => {
-                let media = self
-                    .content_type
-                    .split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim();
-                if !matches!(
-                    media,
-                    "application/merge-patch+json" | "application/strategic-merge-patch+json"
-                ) {
-                    return Err(ApiError::new(
-                        415,
-                        "UnsupportedMediaType",
-                        format!("kube-double applies merge patches only, not {media:?}"),
-                    ));
-                }
+                self.check_merge_patch()?;
                 Ok((200, store.patch(&rt, ns, name, &self.json()?)?))
             }
             (&Method::DELETE, Some(name)) => {
@@ -518,8 +562,8 @@ impl ApiRequest<'_> {
                     options.propagation_policy = params.get("propagationPolicy").cloned();
                 }
                 match self.cluster {
-                    Some(cluster) if cluster::is_jobs(&rt) => {
-                        Ok((200, cluster.delete_job(store, &rt, ns, name, &options)?))
+                    Some(cluster) if cluster::is_owner(&rt) => {
+                        Ok((200, cluster.delete_owner(store, &rt, ns, name, &options)?))
                     }
                     _ => Ok((200, store.delete(&rt, ns, name, &options)?)),
                 }
@@ -532,10 +576,116 @@ impl ApiRequest<'_> {
         }
     }
 
+    /// Refuses patch types other than merge patches (strategic ones are applied as such).
+    fn check_merge_patch(&self) -> Result<(), ApiError> {
+        let media = self
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        if matches!(
+            media,
+            "application/merge-patch+json" | "application/strategic-merge-patch+json"
+        ) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("kube-double applies merge patches only, not {media:?}"),
+            ))
+        }
+    }
+
+    /// The `scale` subresource: `GET` reads an `autoscaling/v1` Scale, `PATCH` (merge or
+    /// strategic merge patch of a Scale) and `PUT` (a whole Scale) set `spec.replicas`. A
+    /// `metadata.resourceVersion` in the body is a precondition.
+    fn scale(
+        &self,
+        store: &mut Store,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(u16, Value), ApiError> {
+        let current = store.get(rt, ns, name)?;
+        let wanted = match *self.method {
+            Method::GET => return Ok((200, scale_of(&current))),
+            Method::PATCH => {
+                self.check_merge_patch()?;
+                let mut scale = scale_of(&current);
+                if let Some(metadata) = scale["metadata"].as_object_mut() {
+                    metadata.remove("resourceVersion");
+                }
+                merge_patch(&mut scale, &self.json()?);
+                scale
+            }
+            Method::PUT => self.json()?,
+            ref method => {
+                return Err(ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    format!("{method} is not supported on the scale subresource"),
+                ))
+            }
+        };
+        let replicas = wanted["spec"]["replicas"]
+            .as_u64()
+            .filter(|r| i32::try_from(*r).is_ok())
+            .ok_or_else(|| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!(
+                        "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {}: must be greater than or equal to 0",
+                        wanted["spec"]["replicas"]
+                    ),
+                )
+            })?;
+        let mut patch = json!({"spec": {"replicas": replicas}});
+        if let Some(version) = wanted["metadata"]["resourceVersion"].as_str() {
+            patch["metadata"] = json!({"resourceVersion": version});
+        }
+        let updated = store.patch(rt, ns, name, &patch)?;
+        Ok((200, scale_of(&updated)))
+    }
+
     fn json(&self) -> Result<Value, ApiError> {
         serde_json::from_slice(self.body)
             .map_err(|e| ApiError::bad_request(format!("the request body is not JSON: {e}")))
     }
+}
+
+/// Whether the type has a `scale` subresource: the `apps` workloads with `spec.replicas`.
+fn has_scale(rt: &ResourceType) -> bool {
+    rt.group == "apps"
+        && matches!(
+            rt.plural.as_str(),
+            "deployments" | "replicasets" | "statefulsets"
+        )
+}
+
+/// The `autoscaling/v1` Scale of a workload: desired replicas, current replicas and its
+/// selector in label selector syntax.
+fn scale_of(object: &Value) -> Value {
+    let selector = crate::selector::selector_text(&object["spec"]["selector"]);
+    let metadata = &object["metadata"];
+    json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata["uid"],
+            "resourceVersion": metadata["resourceVersion"],
+            "creationTimestamp": metadata["creationTimestamp"],
+        },
+        "spec": {"replicas": object["spec"]["replicas"].as_u64().unwrap_or(1)},
+        "status": {
+            "replicas": object["status"]["replicas"].as_u64().unwrap_or(0),
+            "selector": selector,
+        },
+    })
 }
 
 /// Writes a kubeconfig for the API server at `server` into `dir` (also usable for an

@@ -1,10 +1,12 @@
 //! The object store behind the double: plain JSON objects under (group, version, plural,
 //! namespace, name), with the server-side behaviour clients rely on (server-assigned metadata,
-//! resource versions, optimistic concurrency, delete preconditions and finalizers).
+//! resource versions, `metadata.generation` of `apps` workloads, optimistic concurrency, delete
+//! preconditions and finalizers), and a bounded history of changes that watches replay.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::resource::ResourceType;
 use crate::selector::LabelSelector;
@@ -93,7 +95,7 @@ impl FieldSelector {
         Ok(Self(terms))
     }
 
-    fn matches(&self, object: &Value) -> bool {
+    pub(crate) fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let actual = match field.as_str() {
                 "metadata.name" => meta_str(object, "name"),
@@ -152,6 +154,29 @@ impl DeleteOptions {
     }
 }
 
+/// How many changes the store keeps for watches; a watch from an older resource version gets
+/// `410 Gone`, as after the real API server's compaction.
+const HISTORY: usize = 10_000;
+
+/// What a change did to an object, named as watch events name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One change of one object: its state afterwards (for a deletion, the last state with the
+/// deletion's resource version) and before.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    key: Key,
+    revision: u64,
+    pub(crate) kind: ChangeKind,
+    pub(crate) object: Value,
+    pub(crate) previous: Option<Value>,
+}
+
 /// All objects and registered types; the single source of truth behind the HTTP handler.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -159,6 +184,13 @@ pub(crate) struct Store {
     objects: BTreeMap<Key, Value>,
     revision: u64,
     uids: u64,
+    history: VecDeque<Change>,
+    /// The newest revision dropped from `history`; watches from before it are too old.
+    forgotten: u64,
+    /// The latest revision, for watches waiting for changes.
+    changes: watch::Sender<u64>,
+    /// Set when the double stops, which ends every watch.
+    closed: bool,
 }
 
 fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
@@ -175,7 +207,7 @@ fn metadata_mut(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError>
         .ok_or_else(|| ApiError::bad_request("metadata is not a JSON object"))
 }
 
-fn labels_of(object: &Value) -> BTreeMap<String, String> {
+pub(crate) fn labels_of(object: &Value) -> BTreeMap<String, String> {
     object["metadata"]["labels"]
         .as_object()
         .map(|labels| {
@@ -194,8 +226,14 @@ pub(crate) fn now() -> String {
         .unwrap_or_default()
 }
 
+/// Whether the API server maintains `metadata.generation` for the type: the `apps` workloads,
+/// whose controllers report it back as `status.observedGeneration`.
+fn tracks_generation(rt: &ResourceType) -> bool {
+    rt.group == "apps"
+}
+
 /// RFC 7386 JSON merge patch.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(fields) = patch else {
         *target = patch.clone();
         return;
@@ -221,7 +259,73 @@ impl Store {
             objects: BTreeMap::new(),
             revision: 0,
             uids: 0,
+            history: VecDeque::new(),
+            forgotten: 0,
+            changes: watch::Sender::new(0),
+            closed: false,
         }
+    }
+
+    /// The latest resource version, as a list reports it.
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// A receiver that sees the latest revision whenever an object changes or the store closes.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Ends every watch; called when the double stops.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.changes.send_replace(self.revision);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The changes of objects of `rt` (in `namespace`, if given) after `revision`, oldest
+    /// first; `None` when changes after `revision` have already been forgotten.
+    pub(crate) fn changes_since(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        revision: u64,
+    ) -> Option<Vec<&Change>> {
+        if revision < self.forgotten {
+            return None;
+        }
+        let namespace = Self::scope(rt, namespace);
+        Some(
+            self.history
+                .iter()
+                .filter(|c| {
+                    c.revision > revision
+                        && c.key.group == rt.group
+                        && c.key.version == rt.version
+                        && c.key.plural == rt.plural
+                        && namespace.is_none_or(|ns| c.key.namespace == ns)
+                })
+                .collect(),
+        )
+    }
+
+    fn record(&mut self, key: Key, kind: ChangeKind, object: &Value, previous: Option<&Value>) {
+        if self.history.len() >= HISTORY {
+            if let Some(dropped) = self.history.pop_front() {
+                self.forgotten = dropped.revision;
+            }
+        }
+        self.history.push_back(Change {
+            key,
+            revision: self.revision,
+            kind,
+            object: object.clone(),
+            previous: previous.cloned(),
+        });
+        self.changes.send_replace(self.revision);
     }
 
     pub(crate) fn register(&mut self, rt: ResourceType) {
@@ -332,6 +436,24 @@ impl Store {
             .collect()
     }
 
+    /// Every stored object that has owner references, with its type.
+    pub(crate) fn owned(&self) -> Vec<(ResourceType, Value)> {
+        self.objects
+            .iter()
+            .filter(|(_, v)| {
+                v["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|owners| !owners.is_empty())
+            })
+            .filter_map(|(k, v)| {
+                let rt = self.types.iter().find(|t| {
+                    t.group == k.group && t.version == k.version && t.plural == k.plural
+                })?;
+                Some((rt.clone(), v.clone()))
+            })
+            .collect()
+    }
+
     pub(crate) fn get(
         &self,
         rt: &ResourceType,
@@ -394,6 +516,9 @@ impl Store {
             meta.insert("creationTimestamp".into(), json!(now()));
         }
         meta.insert("resourceVersion".into(), json!(revision));
+        if tracks_generation(rt) && (!keep_identity || !meta.contains_key("generation")) {
+            meta.insert("generation".into(), json!(1));
+        }
         let name = meta
             .get("name")
             .and_then(Value::as_str)
@@ -411,7 +536,8 @@ impl Store {
                 format!("{} \"{name}\" already exists", rt.plural),
             ));
         }
-        self.objects.insert(key, object.clone());
+        self.objects.insert(key.clone(), object.clone());
+        self.record(key, ChangeKind::Added, &object, None);
         Ok(object)
     }
 
@@ -499,16 +625,24 @@ impl Store {
             };
         }
         meta.insert("resourceVersion".into(), json!(revision));
-        let finalized = meta.contains_key("deletionTimestamp")
-            && meta
-                .get("finalizers")
-                .and_then(Value::as_array)
+        if tracks_generation(rt) {
+            let generation = current["metadata"]["generation"].as_u64().unwrap_or(1);
+            let bump = u64::from(current.get("spec") != updated.get("spec"));
+            if let Some(meta) = updated["metadata"].as_object_mut() {
+                meta.insert("generation".into(), json!(generation + bump));
+            }
+        }
+        let finalized = updated["metadata"].get("deletionTimestamp").is_some()
+            && updated["metadata"]["finalizers"]
+                .as_array()
                 .is_none_or(Vec::is_empty);
         let key = Key::new(rt, Self::scope(rt, namespace), name);
         if finalized {
             self.objects.remove(&key);
+            self.record(key, ChangeKind::Deleted, &updated, Some(current));
         } else {
-            self.objects.insert(key, updated.clone());
+            self.objects.insert(key.clone(), updated.clone());
+            self.record(key, ChangeKind::Modified, &updated, Some(current));
         }
         Ok(updated)
     }
@@ -557,14 +691,16 @@ impl Store {
                 marked["metadata"]["deletionTimestamp"] = json!(now());
             }
             marked["metadata"]["resourceVersion"] = json!(self.next_revision());
-            self.objects.insert(
-                Key::new(rt, Self::scope(rt, namespace), name),
-                marked.clone(),
-            );
+            let key = Key::new(rt, Self::scope(rt, namespace), name);
+            self.objects.insert(key.clone(), marked.clone());
+            self.record(key, ChangeKind::Modified, &marked, Some(&current));
             return Ok(marked);
         }
-        self.objects
-            .remove(&Key::new(rt, Self::scope(rt, namespace), name));
+        let key = Key::new(rt, Self::scope(rt, namespace), name);
+        self.objects.remove(&key);
+        let mut last = current.clone();
+        last["metadata"]["resourceVersion"] = json!(self.next_revision());
+        self.record(key, ChangeKind::Deleted, &last, Some(&current));
         Ok(current)
     }
 }

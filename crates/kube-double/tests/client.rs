@@ -1,11 +1,12 @@
 //! The double as the real `kube::Client` sees it: every supported verb, selectors, paging,
-//! `Status` errors, request records, injected faults and concurrent edits.
+//! `Status` errors, request records, injected faults, concurrent edits and watches.
 
+use futures::StreamExt;
 use http::Method;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-    Preconditions,
+    Preconditions, WatchEvent, WatchParams,
 };
 use kube_double::{ApiDouble, ApiError, Fault, ObjectRef, ResourceType};
 use serde_json::json;
@@ -281,16 +282,137 @@ async fn injected_faults_fire_once_on_the_matching_request() {
     );
 }
 
+/// The next watch event, failing the test if none arrives in time.
+async fn next_event<S>(events: &mut S) -> WatchEvent<ConfigMap>
+where
+    S: futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin,
+{
+    tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .expect("a watch event in time")
+        .expect("the stream goes on")
+        .expect("a valid event")
+}
+
+fn event_name(event: &WatchEvent<ConfigMap>) -> String {
+    match event {
+        WatchEvent::Added(cm) => format!("ADDED {}", cm.metadata.name.clone().unwrap_or_default()),
+        WatchEvent::Modified(cm) => {
+            format!("MODIFIED {}", cm.metadata.name.clone().unwrap_or_default())
+        }
+        WatchEvent::Deleted(cm) => {
+            format!("DELETED {}", cm.metadata.name.clone().unwrap_or_default())
+        }
+        WatchEvent::Bookmark(b) => format!("BOOKMARK {}", b.metadata.resource_version),
+        WatchEvent::Error(e) => format!("ERROR {}", e.code),
+    }
+}
+
 #[tokio::test]
-async fn watch_is_reported_as_not_implemented() {
+async fn watches_replay_the_current_state_and_follow_filtered_changes() {
     let double = seeded().await;
-    let client = double.client().expect("client");
-    let request = http::Request::get("/api/v1/configmaps?watch=true")
-        .body(Vec::new())
-        .expect("request");
-    let answer = client.request_text(request).await;
+    let api: Api<ConfigMap> = Api::namespaced(double.client().expect("client"), "a");
+    let params = WatchParams::default().labels("app=web").timeout(20);
+    let mut events = api.watch(&params, "0").await.expect("watch").boxed();
+    assert_eq!(event_name(&next_event(&mut events).await), "ADDED web");
+
+    let relabel = |app: &str| Patch::Merge(json!({"metadata": {"labels": {"app": app}}}));
+    api.patch("db", &PatchParams::default(), &relabel("web"))
+        .await
+        .expect("patched");
+    api.patch("web", &PatchParams::default(), &relabel("gone"))
+        .await
+        .expect("patched");
+    api.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "w"}})),
+    )
+    .await
+    .expect("patched");
+    api.delete("db", &DeleteParams::default())
+        .await
+        .expect("deleted");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(event_name(&next_event(&mut events).await));
+    }
     assert_eq!(
-        answer.err().as_ref().and_then(api_code).map(|c| c.0),
-        Some(501)
+        seen,
+        ["ADDED db", "DELETED web", "MODIFIED db", "DELETED db"],
+        "entering and leaving the selector reads as ADDED and DELETED"
+    );
+}
+
+#[tokio::test]
+async fn watches_resume_from_a_resource_version() {
+    let double = seeded().await;
+    let api: Api<ConfigMap> = Api::namespaced(double.client().expect("client"), "b");
+    let listed = api.list(&ListParams::default()).await.expect("listed");
+    let version = listed.metadata.resource_version.expect("list version");
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "1"}})),
+    )
+    .await
+    .expect("patched");
+    let params = WatchParams::default().timeout(20);
+    let mut events = api.watch(&params, &version).await.expect("watch").boxed();
+    let event = next_event(&mut events).await;
+    assert_eq!(
+        event_name(&event),
+        "MODIFIED web",
+        "only the change after the list"
+    );
+    let WatchEvent::Modified(cm) = event else {
+        unreachable!()
+    };
+    assert_eq!(
+        cm.data.and_then(|d| d.get("k").cloned()).as_deref(),
+        Some("1")
+    );
+
+    let initial = WatchParams::default().initial_events().timeout(20);
+    let mut streamed = api.watch(&initial, "").await.expect("watch").boxed();
+    assert_eq!(event_name(&next_event(&mut streamed).await), "ADDED web");
+    let WatchEvent::Bookmark(bookmark) = next_event(&mut streamed).await else {
+        panic!("the initial events end with a bookmark");
+    };
+    assert_eq!(
+        bookmark
+            .metadata
+            .annotations
+            .get("k8s.io/initial-events-end")
+            .map(String::as_str),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn a_watch_ends_at_its_timeout_and_when_the_double_stops() {
+    let double = seeded().await;
+    let api: Api<ConfigMap> = Api::all(double.client().expect("client"));
+    let short = WatchParams::default().timeout(1);
+    let mut events = api.watch(&short, "0").await.expect("watch").boxed();
+    for _ in 0..3 {
+        next_event(&mut events).await;
+    }
+    let end = tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await;
+    assert!(
+        matches!(end, Ok(None)),
+        "the stream ends after timeoutSeconds"
+    );
+
+    let long = WatchParams::default().timeout(300);
+    let mut events = api.watch(&long, "0").await.expect("watch").boxed();
+    for _ in 0..3 {
+        next_event(&mut events).await;
+    }
+    drop(double);
+    let end = tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await;
+    assert!(
+        matches!(end, Ok(None | Some(Err(_)))),
+        "dropping the double ends the watch"
     );
 }

@@ -1,7 +1,7 @@
 //! The Job controller and the garbage collector for `batch/v1` Jobs in `Indexed` completion
 //! mode: admission and defaulting on create, one pod per pending index, the pod failure
-//! policy, per-index and global backoff limits, the active deadline, the Job status fields and
-//! conditions the real controller writes, and deletion with each propagation policy.
+//! policy, per-index and global backoff limits, the active deadline, and the Job status fields
+//! and conditions the real controller writes. Deletion and garbage collection are in `gc`.
 //!
 //! Retries are immediate (the real controller backs off exponentially, which would only slow
 //! tests down) and `ttlSecondsAfterFinished` is not simulated: finished Jobs stay until deleted.
@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::{jobs, meta, pods, Pass};
+use super::{is_deleting, is_ready, jobs, meta, pods, Pass};
 use crate::resource::ResourceType;
 use crate::status::ApiError;
-use crate::store::{now, DeleteOptions, Store};
+use crate::store::{now, Store};
 
 pub(crate) const JOB_NAME: &str = "batch.kubernetes.io/job-name";
 const LEGACY_JOB_NAME: &str = "job-name";
@@ -25,8 +25,6 @@ const LEGACY_CONTROLLER_UID: &str = "controller-uid";
 pub(crate) const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 const FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
 const IGNORED_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-ignored-failure-count";
-/// The finalizer that keeps a Job visible while foreground deletion removes its pods.
-const FOREGROUND: &str = "foregroundDeletion";
 /// The backoff limits the API server defaults to, without and with `backoffLimitPerIndex`.
 const DEFAULT_BACKOFF_LIMIT: u64 = 6;
 const UNLIMITED_BACKOFF: u64 = i32::MAX as u64;
@@ -297,7 +295,7 @@ fn rule_match(rule: &Value, pod: &Value) -> Option<String> {
 }
 
 /// A suffix like the API server's `generateName` adds; `RandomState` supplies the entropy.
-fn random_suffix() -> String {
+pub(super) fn random_suffix() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut bits = RandomState::new().hash_one(NEXT.fetch_add(1, Ordering::Relaxed));
     let base = SUFFIX_ALPHABET.len() as u64;
@@ -310,7 +308,7 @@ fn random_suffix() -> String {
         .collect()
 }
 
-fn object_of(value: &Value) -> Map<String, Value> {
+pub(super) fn object_of(value: &Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
@@ -386,14 +384,6 @@ fn add_index_env(container: &mut Value) {
     }
 }
 
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
-
 fn has_finished(job: &Value) -> bool {
     job["status"]["conditions"]
         .as_array()
@@ -402,89 +392,22 @@ fn has_finished(job: &Value) -> bool {
         .any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True")
 }
 
-fn is_deleting(object: &Value) -> bool {
-    !object["metadata"]["deletionTimestamp"].is_null()
-}
-
-fn has_finalizer(object: &Value, finalizer: &str) -> bool {
-    object["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| f.iter().any(|x| x == finalizer))
-}
-
-/// The uids of the Jobs that own `pod`; empty when it has any other kind of owner, which the
-/// simulation leaves alone.
-fn job_owners(pod: &Value) -> Vec<&str> {
-    let Some(owners) = pod["metadata"]["ownerReferences"].as_array() else {
-        return Vec::new();
-    };
-    let all_jobs = owners
-        .iter()
-        .all(|o| o["kind"] == "Job" && o["apiVersion"] == "batch/v1");
-    if !all_jobs {
-        return Vec::new();
-    }
-    owners.iter().filter_map(|o| o["uid"].as_str()).collect()
-}
-
 impl Pass<'_> {
-    /// Deletes pods whose Jobs are gone (background propagation) or being deleted in the
-    /// foreground, and lets a foreground-deleted Job go once its pods are gone.
-    pub(super) fn collect_garbage(&mut self) {
-        let all_jobs = self.store.all(&jobs());
-        let foreground: HashMap<&str, bool> = all_jobs
-            .iter()
-            .map(|j| {
-                (
-                    meta(j, "uid"),
-                    is_deleting(j) && has_finalizer(j, FOREGROUND),
-                )
-            })
-            .collect();
-        let mut blocking: HashSet<String> = HashSet::new();
-        for pod in self.store.all(&pods()) {
-            let owners = job_owners(&pod);
-            let doomed = !owners.is_empty()
-                && owners
-                    .iter()
-                    .all(|uid| foreground.get(uid).is_none_or(|fg| *fg));
-            if !doomed {
-                continue;
-            }
-            let (namespace, name) = (meta(&pod, "namespace"), meta(&pod, "name"));
-            self.delete_pod(namespace, name);
-            if self.store.get(&pods(), Some(namespace), name).is_ok() {
-                blocking.extend(owners.iter().map(|uid| (*uid).to_owned()));
-            }
-        }
-        for job in &all_jobs {
-            if foreground.get(meta(job, "uid")) == Some(&true)
-                && !blocking.contains(meta(job, "uid"))
-            {
-                self.update(&jobs(), meta(job, "namespace"), meta(job, "name"), |job| {
-                    if let Some(finalizers) = job["metadata"]["finalizers"].as_array_mut() {
-                        finalizers.retain(|f| f != FOREGROUND);
-                    }
-                });
-            }
-        }
-        self.state
-            .jobs
-            .retain(|uid, _| foreground.contains_key(uid.as_str()));
-    }
-
     pub(super) fn sync_jobs(&mut self) {
-        for job in self.store.all(&jobs()) {
-            if is_deleting(&job) || job["spec"]["completionMode"] != "Indexed" {
+        let all = self.store.all(&jobs());
+        let live: HashSet<&str> = all.iter().map(|job| meta(job, "uid")).collect();
+        self.state.jobs.retain(|uid, _| live.contains(uid.as_str()));
+        for job in &all {
+            if is_deleting(job) || job["spec"]["completionMode"] != "Indexed" {
                 continue;
             }
-            let uid = meta(&job, "uid").to_owned();
+            let uid = meta(job, "uid").to_owned();
             let tracker = match self.state.jobs.remove(&uid) {
                 Some(tracker) => tracker,
-                None if has_finished(&job) => continue,
+                None if has_finished(job) => continue,
                 None => Tracker::new(),
             };
-            let tracker = self.sync_job(&job, tracker);
+            let tracker = self.sync_job(job, tracker);
             self.state.jobs.insert(uid, tracker);
         }
     }
@@ -745,74 +668,6 @@ fn apply_defaults(job: &mut Value, name: &str, uid: &str) {
     if job_labels.as_object().is_none_or(Map::is_empty) {
         *job_labels = template_labels;
     }
-}
-
-/// A Job `DELETE`. Without a `propagationPolicy` the API orphans a `batch/v1` Job's pods (it
-/// is the legacy default kubectl papers over), which the double mimics.
-pub(super) fn delete(
-    store: &mut Store,
-    rt: &ResourceType,
-    namespace: Option<&str>,
-    name: &str,
-    options: &DeleteOptions,
-) -> Result<Value, ApiError> {
-    let policy = options.propagation_policy.as_deref().unwrap_or("Orphan");
-    if !matches!(policy, "Orphan" | "Background" | "Foreground") {
-        return Err(ApiError::new(
-            422,
-            "Invalid",
-            format!("propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""),
-        ));
-    }
-    let current = store.delete(rt, namespace, name, &options.checks_only())?;
-    if options.dry_run {
-        return Ok(current);
-    }
-    let uid = meta(&current, "uid");
-    match policy {
-        "Orphan" => orphan_pods(store, meta(&current, "namespace"), uid)?,
-        "Foreground" => {
-            store.edit(rt, namespace, name, |job| {
-                let finalizers = &mut job["metadata"]["finalizers"];
-                match finalizers.as_array_mut() {
-                    Some(list) if !list.iter().any(|f| f == FOREGROUND) => {
-                        list.push(json!(FOREGROUND));
-                    }
-                    Some(_) => {}
-                    None => *finalizers = json!([FOREGROUND]),
-                }
-            })?;
-        }
-        _ => {}
-    }
-    store.delete(rt, namespace, name, &DeleteOptions::default())
-}
-
-/// Removes the owner references to Job `uid` from its pods so that they outlive it.
-fn orphan_pods(store: &mut Store, namespace: &str, uid: &str) -> Result<(), ApiError> {
-    let owned: Vec<String> = store
-        .all(&pods())
-        .iter()
-        .filter(|pod| meta(pod, "namespace") == namespace && job_owners(pod).contains(&uid))
-        .map(|pod| meta(pod, "name").to_owned())
-        .collect();
-    for pod in owned {
-        store.edit(&pods(), Some(namespace), &pod, |pod| {
-            let metadata = &mut pod["metadata"];
-            if let Some(owners) = metadata["ownerReferences"].as_array_mut() {
-                owners.retain(|o| o["uid"] != uid);
-            }
-            if metadata["ownerReferences"]
-                .as_array()
-                .is_some_and(Vec::is_empty)
-            {
-                if let Some(m) = metadata.as_object_mut() {
-                    m.remove("ownerReferences");
-                }
-            }
-        })?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

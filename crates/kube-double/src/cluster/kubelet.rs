@@ -3,6 +3,13 @@
 //! pod object and reports the container's life in the pod status the way a real kubelet does,
 //! because that status is all that code under test can observe.
 //!
+//! A pod with `restartPolicy: Always` (the default, and what a Deployment's pods have) gets its
+//! container restarted in place whenever it exits, whatever the exit code: `restartCount` goes
+//! up, `lastState.terminated` records the exit, and the container waits in `CrashLoopBackOff`
+//! for a backoff that starts at 100 ms and doubles up to 2 s (the real kubelet's 10 s to 5 min
+//! would only slow tests down). The restarted container gets the same environment and pod
+//! directory, and a fresh log; the previous one stays readable with `previous=true`.
+//!
 //! Every container runs in its own process group and is killed as a group (a shell's children
 //! die with it), whenever its main process exits, its pod is deleted, a fault kills it or the
 //! double is dropped. Without a signal API in `std`, groups are killed through `/bin/sh`'s
@@ -13,7 +20,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -21,7 +28,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::logs::LogBuffer;
-use super::{fields, job, meta, pods, Cluster, Pass, PodFault};
+use super::{fields, meta, pods, Cluster, Pass, PodFault};
 use crate::lock;
 use crate::store::now;
 
@@ -32,6 +39,24 @@ const NODE: &str = "kube-double";
 const PIPE_GRACE: Duration = Duration::from_secs(1);
 /// The scheduler's message for a pod that fits nowhere, as tests of diagnostics expect it.
 const UNSCHEDULABLE: &str = "0/3 nodes are available: 3 Insufficient cpu.";
+/// The first and the longest wait before an exited container of an `Always` pod restarts.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The wait before the `restarts`-th restart: doubling from [`FIRST_BACKOFF`], capped.
+fn backoff(restarts: u32) -> Duration {
+    let doublings = restarts.saturating_sub(1).min(8);
+    FIRST_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_BACKOFF)
+}
+
+/// Whether the kubelet restarts the pod's containers when they exit.
+fn restarts_always(pod: &Value) -> bool {
+    pod["spec"]["restartPolicy"]
+        .as_str()
+        .is_none_or(|policy| policy == "Always")
+}
 
 /// Why the double itself ended a container, which decides how its termination is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +67,8 @@ pub(crate) enum Verdict {
     OomKilled,
     /// Its pod was deleted.
     Deleted,
+    /// Killed by a test, as a crash: reported as the signal's exit code 137.
+    Killed,
 }
 
 /// A pod the kubelet has taken on: its process while it runs and its output for good.
@@ -53,12 +80,22 @@ pub(super) struct PodRuntime {
     pub(super) pid: Option<u32>,
     pub(super) verdict: Option<Verdict>,
     pub(super) log: Arc<LogBuffer>,
+    /// The log of the container that ran before the latest restart.
+    pub(super) previous_log: Option<Arc<LogBuffer>>,
     pub(super) task: Option<JoinHandle<()>>,
+    pod_dir: PathBuf,
     info_dir: PathBuf,
     /// Downward API files as last written, so unchanged files are not rewritten.
     written: BTreeMap<String, Vec<u8>>,
+    /// When the pod first started, and when its current container did.
+    pod_started_at: String,
     started_at: String,
-    container_id: Option<String>,
+    pub(super) container_id: Option<String>,
+    restarts: u32,
+    /// `lastState.terminated` of the container, once it has been restarted.
+    last_terminated: Option<Value>,
+    /// When an exited container of an `Always` pod is due to restart.
+    restart_at: Option<Instant>,
 }
 
 impl PodRuntime {
@@ -76,6 +113,76 @@ impl PodRuntime {
         }
         self.written = files;
     }
+
+    fn last_state(&self) -> Value {
+        match &self.last_terminated {
+            Some(terminated) => json!({"terminated": terminated}),
+            None => json!({}),
+        }
+    }
+
+    /// Records an exit of an `Always` pod's container, schedules its restart and returns the
+    /// pod status for the backoff: still `Running`, the container waiting in
+    /// `CrashLoopBackOff`.
+    fn crash(&mut self, pod: &Value, exit: &Exit) -> Value {
+        self.last_terminated = Some(terminated_state(self, exit, &now()));
+        self.restarts += 1;
+        self.verdict = None;
+        let wait = backoff(self.restarts);
+        self.restart_at = Some(Instant::now() + wait);
+        let at = now();
+        let (name, image) = container_identity(pod);
+        let unready = format!("containers with unready status: [{name}]");
+        let started = self.pod_started_at.as_str();
+        json!({
+            "phase": "Running",
+            "startTime": started,
+            "conditions": [
+                condition("PodReadyToStartContainers", true, None, None, started),
+                condition("Initialized", true, None, None, started),
+                condition("Ready", false, Some("ContainersNotReady"), Some(&unready), &at),
+                condition("ContainersReady", false, Some("ContainersNotReady"), Some(&unready), &at),
+                condition("PodScheduled", true, None, None, started),
+            ],
+            "containerStatuses": [{
+                "name": name,
+                "image": image,
+                "imageID": "",
+                "containerID": self.container_id,
+                "ready": false,
+                "started": false,
+                "restartCount": self.restarts,
+                "state": {"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": format!(
+                        "back-off {}ms restarting failed container={name} pod={}_{}({})",
+                        wait.as_millis(),
+                        meta(pod, "name"),
+                        meta(pod, "namespace"),
+                        meta(pod, "uid"),
+                    ),
+                }},
+                "lastState": self.last_state(),
+            }],
+        })
+    }
+}
+
+/// `state.terminated` of a container that ended as `exit` at `at`.
+fn terminated_state(runtime: &PodRuntime, exit: &Exit, at: &str) -> Value {
+    let mut terminated = json!({
+        "exitCode": exit.code,
+        "reason": exit.reason,
+        "startedAt": runtime.started_at,
+        "finishedAt": at,
+    });
+    if let Some(id) = &runtime.container_id {
+        terminated["containerID"] = json!(id);
+    }
+    if let Some(message) = &exit.message {
+        terminated["message"] = json!(message);
+    }
+    terminated
 }
 
 fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
@@ -164,16 +271,17 @@ fn container_identity(pod: &Value) -> (&str, &str) {
 
 fn running_status(pod: &Value, runtime: &PodRuntime) -> Value {
     let at = runtime.started_at.as_str();
+    let started = runtime.pod_started_at.as_str();
     let (name, image) = container_identity(pod);
     json!({
         "phase": "Running",
-        "startTime": at,
+        "startTime": started,
         "conditions": [
-            condition("PodReadyToStartContainers", true, None, None, at),
-            condition("Initialized", true, None, None, at),
+            condition("PodReadyToStartContainers", true, None, None, started),
+            condition("Initialized", true, None, None, started),
             condition("Ready", true, None, None, at),
             condition("ContainersReady", true, None, None, at),
-            condition("PodScheduled", true, None, None, at),
+            condition("PodScheduled", true, None, None, started),
         ],
         "containerStatuses": [{
             "name": name,
@@ -182,15 +290,16 @@ fn running_status(pod: &Value, runtime: &PodRuntime) -> Value {
             "containerID": runtime.container_id,
             "ready": true,
             "started": true,
-            "restartCount": 0,
+            "restartCount": runtime.restarts,
             "state": {"running": {"startedAt": at}},
+            "lastState": runtime.last_state(),
         }],
     })
 }
 
 fn terminated_status(pod: &Value, runtime: &PodRuntime, exit: &Exit, disrupted: bool) -> Value {
     let at = now();
-    let started = runtime.started_at.as_str();
+    let started = runtime.pod_started_at.as_str();
     let (name, image) = container_identity(pod);
     let completed = Some("PodCompleted");
     let mut conditions = vec![
@@ -209,18 +318,7 @@ fn terminated_status(pod: &Value, runtime: &PodRuntime, exit: &Exit, disrupted: 
             &at,
         ));
     }
-    let mut terminated = json!({
-        "exitCode": exit.code,
-        "reason": exit.reason,
-        "startedAt": started,
-        "finishedAt": at,
-    });
-    if let Some(id) = &runtime.container_id {
-        terminated["containerID"] = json!(id);
-    }
-    if let Some(message) = &exit.message {
-        terminated["message"] = json!(message);
-    }
+    let terminated = terminated_state(runtime, exit, &at);
     json!({
         "phase": if exit.code == 0 { "Succeeded" } else { "Failed" },
         "startTime": started,
@@ -232,8 +330,9 @@ fn terminated_status(pod: &Value, runtime: &PodRuntime, exit: &Exit, disrupted: 
             "containerID": runtime.container_id,
             "ready": false,
             "started": false,
-            "restartCount": 0,
+            "restartCount": runtime.restarts,
             "state": {"terminated": terminated},
+            "lastState": runtime.last_state(),
         }],
     })
 }
@@ -319,6 +418,7 @@ impl Pass<'_> {
 
     /// Starts pods that are due and keeps running pods' downward API files current.
     pub(super) fn run_pods(&mut self) {
+        let mut due = Vec::new();
         for pod in self.store.all(&pods()) {
             let uid = meta(&pod, "uid");
             let deleting = !pod["metadata"]["deletionTimestamp"].is_null();
@@ -329,6 +429,11 @@ impl Pass<'_> {
                         self.kills.push(pid);
                     }
                     Some(_) => runtime.sync_downward(&pod),
+                    None if !deleting
+                        && runtime.restart_at.is_some_and(|at| at <= Instant::now()) =>
+                    {
+                        due.push(pod.clone());
+                    }
                     None => {}
                 }
                 continue;
@@ -348,31 +453,56 @@ impl Pass<'_> {
                 None => self.start(&pod),
             }
         }
+        for pod in due {
+            self.restart(&pod);
+        }
     }
 
     fn fault_of(&self, pod: &Value) -> Option<PodFault> {
-        let labels = &pod["metadata"]["labels"];
-        let job = labels[job::JOB_NAME].as_str()?;
-        let index = labels[job::COMPLETION_INDEX].as_str()?.parse().ok()?;
-        self.state.faults.get(&(job.to_owned(), index)).copied()
+        let key = super::workload_index(self.state, pod)?;
+        self.state.faults.get(&key).copied()
     }
 
     fn start(&mut self, pod: &Value) {
         let (namespace, name) = (meta(pod, "namespace"), meta(pod, "name"));
         let pod_dir = self.cluster.root.join(namespace).join(name);
-        let mut runtime = PodRuntime {
+        let runtime = PodRuntime {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             pid: None,
             verdict: None,
             log: Arc::new(LogBuffer::new()),
+            previous_log: None,
             task: None,
             info_dir: pod_dir.join("info"),
+            pod_dir,
             written: BTreeMap::new(),
+            pod_started_at: now(),
             started_at: now(),
             container_id: None,
+            restarts: 0,
+            last_terminated: None,
+            restart_at: None,
         };
-        let status = match self.launch(pod, &pod_dir, &mut runtime) {
+        self.run_container(pod, runtime);
+    }
+
+    /// Starts the container of an `Always` pod again after its backoff, with a fresh log.
+    fn restart(&mut self, pod: &Value) {
+        let Some(mut runtime) = self.state.pods.remove(meta(pod, "uid")) else {
+            return;
+        };
+        let fresh = Arc::new(LogBuffer::new());
+        runtime.previous_log = Some(std::mem::replace(&mut runtime.log, fresh));
+        runtime.started_at = now();
+        runtime.restart_at = None;
+        self.run_container(pod, runtime);
+    }
+
+    /// Launches the pod's container and records the outcome in the pod status.
+    fn run_container(&mut self, pod: &Value, mut runtime: PodRuntime) {
+        let (namespace, name) = (meta(pod, "namespace"), meta(pod, "name"));
+        let status = match self.launch(pod, &mut runtime) {
             Ok(child) => {
                 runtime.pid = child.id();
                 runtime.container_id = runtime.pid.map(|pid| format!("kube-double://{pid}"));
@@ -391,7 +521,11 @@ impl Pass<'_> {
                     reason: "ContainerCannotRun",
                     message: Some(message),
                 };
-                terminated_status(pod, &runtime, &exit, false)
+                if restarts_always(pod) {
+                    runtime.crash(pod, &exit)
+                } else {
+                    terminated_status(pod, &runtime, &exit, false)
+                }
             }
         };
         self.update(&pods(), namespace, name, |pod| {
@@ -402,12 +536,7 @@ impl Pass<'_> {
     }
 
     /// Spawns the first container's command; the error is the container's termination message.
-    fn launch(
-        &self,
-        pod: &Value,
-        pod_dir: &Path,
-        runtime: &mut PodRuntime,
-    ) -> Result<Child, String> {
+    fn launch(&self, pod: &Value, runtime: &mut PodRuntime) -> Result<Child, String> {
         std::fs::create_dir_all(&runtime.info_dir)
             .map_err(|e| format!("cannot create {}: {e}", runtime.info_dir.display()))?;
         runtime.sync_downward(pod);
@@ -425,7 +554,7 @@ impl Pass<'_> {
             .args(&argv[1..])
             .env_clear()
             .envs(env.vars())
-            .current_dir(pod_dir)
+            .current_dir(&runtime.pod_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -502,24 +631,29 @@ impl Cluster {
                 reason: "Error",
                 message: None,
             },
-            Some(Verdict::Deleted) | None => Exit::of(status),
+            Some(Verdict::Deleted | Verdict::Killed) | None => Exit::of(status),
         };
         let disrupted = runtime.verdict == Some(Verdict::Disrupted);
-        let namespace = Some(runtime.namespace.as_str());
-        let Ok(pod) = store.get(&pods(), namespace, &runtime.name) else {
+        let (namespace, name) = (runtime.namespace.clone(), runtime.name.clone());
+        let namespace = Some(namespace.as_str());
+        let Ok(pod) = store.get(&pods(), namespace, &name) else {
             return;
         };
         if meta(&pod, "uid") != uid {
             return;
         }
-        let status = terminated_status(&pod, runtime, &exit, disrupted);
-        if let Err(e) = store.edit(&pods(), namespace, &runtime.name, |pod| {
+        let restart = restarts_always(&pod)
+            && pod["metadata"]["deletionTimestamp"].is_null()
+            && !matches!(runtime.verdict, Some(Verdict::Disrupted | Verdict::Deleted));
+        let status = if restart {
+            runtime.crash(&pod, &exit)
+        } else {
+            terminated_status(&pod, runtime, &exit, disrupted)
+        };
+        if let Err(e) = store.edit(&pods(), namespace, &name, |pod| {
             pod["status"] = status;
         }) {
-            tracing::warn!(
-                "kube-double cannot record the exit of pod {}: {e}",
-                runtime.name
-            );
+            tracing::warn!("kube-double cannot record the exit of pod {name}: {e}");
         }
     }
 }

@@ -106,12 +106,14 @@ fn tail_start(bytes: &[u8], lines: usize) -> usize {
         .map_or(0, |(i, _)| i + 1)
 }
 
-/// The log query parameters the double honours; `timestamps`, `sinceSeconds`, `sinceTime` and
-/// `previous` are accepted and ignored.
+/// The log query parameters the double honours; `timestamps`, `sinceSeconds` and `sinceTime`
+/// are accepted and ignored.
 #[derive(Debug, Default)]
 pub(crate) struct LogQuery {
     pub(crate) container: Option<String>,
     pub(crate) follow: bool,
+    /// The container that ran before the latest restart.
+    pub(crate) previous: bool,
     tail_lines: Option<usize>,
     limit_bytes: Option<usize>,
 }
@@ -123,6 +125,9 @@ impl LogQuery {
             follow: params
                 .get("follow")
                 .is_some_and(|f| f == "true" || f == "1"),
+            previous: params
+                .get("previous")
+                .is_some_and(|p| p == "true" || p == "1"),
             tail_lines: crate::status::number_param(params, "tailLines")?,
             limit_bytes: crate::status::number_param(params, "limitBytes")?,
         })

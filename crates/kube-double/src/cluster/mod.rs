@@ -1,13 +1,16 @@
-//! The opt-in cluster simulation: a Job controller, a garbage collector and a kubelet that
-//! runs real local processes, so that code which submits a Job and watches it run can be tested
-//! end to end with real load and real results instead of scripted status changes.
+//! The opt-in cluster simulation: a Job controller, a Deployment controller, a garbage
+//! collector and a kubelet that runs real local processes, so that code which submits a Job or
+//! a Deployment and watches it run can be tested end to end with real load and real results
+//! instead of scripted status changes.
 //!
 //! Everything is level-triggered, as in Kubernetes: one reconcile pass looks at the whole
 //! store and moves it one step towards the desired state. Passes run whenever a client or the
 //! test changes something, whenever a process exits, and on a short tick (deadlines). The
 //! store lock is always taken before the simulation's own state lock.
 
+mod deployment;
 mod fields;
+mod gc;
 mod job;
 mod kubelet;
 mod logs;
@@ -85,6 +88,14 @@ impl Simulation {
     }
 }
 
+/// The container a fault killed, to recognise its end in the pod status.
+struct Target {
+    namespace: String,
+    name: String,
+    uid: String,
+    container: Option<String>,
+}
+
 /// A pod whose process is alive, for assertions about what runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunningPod {
@@ -96,7 +107,8 @@ pub struct RunningPod {
     pub pid: u32,
 }
 
-/// What a test made happen to the pods of one Job index before they start.
+/// What a test made happen to the pods of one Job index or Deployment replica slot before they
+/// start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PodFault {
     Unschedulable,
@@ -109,7 +121,9 @@ struct State {
     pods: HashMap<String, PodRuntime>,
     /// Job controller bookkeeping, by Job uid.
     jobs: HashMap<String, job::Tracker>,
-    /// Faults by (Job name, completion index).
+    /// Deployment controller bookkeeping, by Deployment uid.
+    deployments: HashMap<String, deployment::Tracker>,
+    /// Faults by (workload name, completion index or replica slot).
     faults: HashMap<(String, u32), PodFault>,
     stopped: bool,
 }
@@ -134,12 +148,50 @@ pub(crate) fn jobs() -> ResourceType {
     ResourceType::new("batch", "v1", "Job", "jobs", true)
 }
 
+pub(crate) fn deployments() -> ResourceType {
+    ResourceType::new("apps", "v1", "Deployment", "deployments", true)
+}
+
 pub(crate) fn is_jobs(rt: &ResourceType) -> bool {
     rt.group == "batch" && rt.plural == "jobs"
 }
 
+pub(crate) fn is_deployments(rt: &ResourceType) -> bool {
+    rt.group == "apps" && rt.plural == "deployments"
+}
+
+/// Whether the simulation's garbage collector handles the dependents of the type's objects.
+pub(crate) fn is_owner(rt: &ResourceType) -> bool {
+    is_jobs(rt) || is_deployments(rt)
+}
+
 fn meta<'a>(object: &'a Value, field: &str) -> &'a str {
     object["metadata"][field].as_str().unwrap_or_default()
+}
+
+fn is_deleting(object: &Value) -> bool {
+    !object["metadata"]["deletionTimestamp"].is_null()
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// The workload name and index a pod belongs to, which faults are keyed by: a Job pod's
+/// completion index, or a Deployment pod's replica slot.
+fn workload_index(state: &State, pod: &Value) -> Option<(String, u32)> {
+    let labels = &pod["metadata"]["labels"];
+    if let (Some(job), Some(index)) = (
+        labels[job::JOB_NAME].as_str(),
+        labels[job::COMPLETION_INDEX].as_str(),
+    ) {
+        return Some((job.to_owned(), index.parse().ok()?));
+    }
+    deployment::slot_of(&state.deployments, pod)
 }
 
 /// A fresh directory per double, so parallel tests never share pod directories.
@@ -226,6 +278,7 @@ impl Cluster {
             pass.forget_vanished_pods();
             pass.collect_garbage();
             pass.sync_jobs();
+            pass.sync_deployments();
             pass.run_pods();
             pass.changed
         };
@@ -257,11 +310,12 @@ impl Cluster {
         running
     }
 
-    /// Waits for the running pod of `job`'s `index`, kills it as `verdict` says and waits until
-    /// the pod shows it. Returns the pod's name. Unbounded: callers wrap it in a timeout.
-    pub(crate) async fn terminate(&self, job: &str, index: u32, verdict: Verdict) -> String {
-        let (namespace, name, uid, pid) = loop {
-            if let Some(found) = self.mark_running(job, index, verdict) {
+    /// Waits for the running pod of `workload`'s `index`, kills it as `verdict` says and waits
+    /// until the pod shows it: terminated, or for a restarting pod, the killed container in
+    /// `lastState`. Returns the pod's name. Unbounded: callers wrap it in a timeout.
+    pub(crate) async fn terminate(&self, workload: &str, index: u32, verdict: Verdict) -> String {
+        let (target, pid) = loop {
+            if let Some(found) = self.mark_running(workload, index, verdict) {
                 break found;
             }
             tokio::time::sleep(POLL).await;
@@ -271,37 +325,42 @@ impl Cluster {
             let ended = {
                 let store = lock(&self.store);
                 store
-                    .get(&pods(), Some(&namespace), &name)
+                    .get(&pods(), Some(&target.namespace), &target.name)
                     .ok()
-                    .filter(|pod| meta(pod, "uid") == uid)
-                    .is_none_or(|pod| kubelet::is_terminal(&pod))
+                    .filter(|pod| meta(pod, "uid") == target.uid)
+                    .is_none_or(|pod| {
+                        let last = &pod["status"]["containerStatuses"][0]["lastState"];
+                        kubelet::is_terminal(&pod)
+                            || last["terminated"]["containerID"].as_str()
+                                == target.container.as_deref()
+                    })
             };
             if ended {
-                return name;
+                return target.name;
             }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    fn mark_running(
-        &self,
-        job: &str,
-        index: u32,
-        verdict: Verdict,
-    ) -> Option<(String, String, String, u32)> {
+    fn mark_running(&self, workload: &str, index: u32, verdict: Verdict) -> Option<(Target, u32)> {
         let store = lock(&self.store);
         let mut state = lock(&self.state);
-        let index = index.to_string();
         store.all(&pods()).into_iter().find_map(|pod| {
-            let labels = &pod["metadata"]["labels"];
-            if labels[job::JOB_NAME] != job || labels[job::COMPLETION_INDEX] != index.as_str() {
+            let (name, at) = workload_index(&state, &pod)?;
+            if name != workload || at != index {
                 return None;
             }
             let uid = meta(&pod, "uid").to_owned();
             let runtime = state.pods.get_mut(&uid)?;
             let pid = runtime.pid.filter(|_| runtime.verdict.is_none())?;
             runtime.verdict = Some(verdict);
-            Some((runtime.namespace.clone(), runtime.name.clone(), uid, pid))
+            let target = Target {
+                namespace: runtime.namespace.clone(),
+                name: runtime.name.clone(),
+                uid,
+                container: runtime.container_id.clone(),
+            };
+            Some((target, pid))
         })
     }
 
@@ -335,6 +394,12 @@ impl Cluster {
             .get(meta(&pod, "uid"))
             .filter(|_| container == first);
         match runtime {
+            Some(runtime) if query.previous => match &runtime.previous_log {
+                Some(log) => Ok(log.read(query)),
+                None => Err(ApiError::bad_request(format!(
+                    "previous terminated container \"{container}\" in pod \"{name}\" not found"
+                ))),
+            },
             Some(runtime) => Ok(runtime.log.read(query)),
             None => {
                 let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
@@ -360,8 +425,19 @@ impl Cluster {
         job::create(store, rt, namespace, job)
     }
 
-    /// A Job `DELETE` with its propagation policy.
-    pub(crate) fn delete_job(
+    /// Admission of a Deployment `POST`: validation and the API server's defaulting.
+    pub(crate) fn create_deployment(
+        &self,
+        store: &mut Store,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        deployment: Value,
+    ) -> Result<Value, ApiError> {
+        deployment::create(store, rt, namespace, deployment)
+    }
+
+    /// A Job or Deployment `DELETE` with its propagation policy.
+    pub(crate) fn delete_owner(
         &self,
         store: &mut Store,
         rt: &ResourceType,
@@ -369,7 +445,8 @@ impl Cluster {
         name: &str,
         options: &DeleteOptions,
     ) -> Result<Value, ApiError> {
-        job::delete(store, rt, namespace, name, options)
+        let default_policy = if is_jobs(rt) { "Orphan" } else { "Background" };
+        gc::delete(store, rt, namespace, name, options, default_policy)
     }
 }
 
