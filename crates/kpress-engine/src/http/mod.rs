@@ -1,7 +1,7 @@
 //! The HTTP client of one worker thread: connections per VU, HTTP/1.1 on the
 //! hand-written fast path (`h1`), HTTP/2 (h2c with prior knowledge, or h2 over TLS via
-//! ALPN) through hyper, TLS through rustls. Open-model scenarios put their plain
-//! HTTP/1.1 connections on tick-batched polling (`ticked`). Every outcome is an
+//! ALPN) through hyper, TLS through rustls. Open-model scenarios of one request per
+//! iteration put their plain HTTP/1.1 connections on tick-batched polling (`ticked`). Every outcome is an
 //! `Exchange` or an `ErrorClass`; nothing here panics on what a server sends.
 
 pub mod error;
@@ -47,9 +47,10 @@ impl ClientConfig {
     }
 
     /// The same client, with plain HTTP/1.1 connections polled once per timer tick
-    /// and timed by the kernel: for arrival-rate scenarios, where it spares the
-    /// thread a wake-up per response. Closed-model VUs keep event-driven connections,
-    /// since each of them waits on its own response to send the next request.
+    /// and timed by the kernel: for arrival-rate scenarios of one request per
+    /// iteration, where it spares the thread a wake-up per response. Wherever a
+    /// response must be handled at once to send the next request (closed-model VUs,
+    /// later requests of an iteration), connections stay event-driven.
     pub fn ticked(&self) -> ClientConfig {
         ClientConfig {
             ticked: true,

@@ -5,11 +5,12 @@
 //!
 //! So these sockets are not in tokio's reactor. Their readiness is collected by a
 //! private epoll instance that one driver task per thread polls without blocking on
-//! each tick of tokio's 1 ms timer wheel while any connection waits, the tick on which
-//! the arrival dispatcher wakes anyway: one wake-up per millisecond carries every send and every response
-//! of that millisecond. Latency does not suffer from the batching, because the end of
-//! a response is taken from the kernel's receive timestamp of its last bytes
-//! (`SO_TIMESTAMPING`), not from when the driver got round to reading it.
+//! each tick of tokio's 1 ms timer wheel while any connection waits, the tick on
+//! which the arrival dispatcher wakes anyway: one wake-up per millisecond carries
+//! every send and every response of that millisecond. Latency does not suffer from
+//! the batching, because the end of a response is taken from the kernel's receive
+//! timestamp of its last bytes (`SO_TIMESTAMPING`), not from when the driver got
+//! round to reading it.
 
 use std::cell::RefCell;
 use std::io;
