@@ -375,7 +375,13 @@ fn a_run_with_workers_reports_to_the_center_which_merges_it_exactly() {
     let timeline = center.ok("GET", "/api/runs/reported-1/timeline", TOKEN, None);
     let points = timeline["points"].as_array().expect("points");
     assert_eq!(sum(points, "requests"), 600, "no second counted twice");
-    assert!(points.iter().all(|p| p["runners"] == 2), "{timeline}");
+    // Both workers reported the first second; a worker's last, partial second may
+    // fall on another second than the other's.
+    assert_eq!(points[0]["runners"], 2, "{timeline}");
+    assert!(
+        points.iter().all(|p| p["runners"].as_u64() <= Some(2)),
+        "{timeline}"
+    );
 }
 
 #[test]
