@@ -9,7 +9,7 @@ use kpress_engine::scenario::TestSpec;
 use kpress_report::client::{Center, Reporter};
 use kpress_report::wire::{CreateRun, Mode};
 
-use crate::cli::CenterLinkArgs;
+use crate::cli::{CenterLinkArgs, RunArgs};
 
 /// A run registered with a center, and the credential its runners report with.
 pub struct Registered {
@@ -38,20 +38,11 @@ impl Registered {
             eprintln!("kpress: could not finish the run at the center: {e}");
         }
     }
-
-    pub fn announce(&self) {
-        eprintln!(
-            "kpress: results go to {}runs/{}",
-            self.center.url(),
-            self.run
-        );
-    }
 }
 
 /// What to register.
 pub struct RunToRegister<'a> {
     pub spec: &'a TestSpec,
-    pub scenario_text: String,
     pub run: &'a str,
     pub mode: Mode,
     pub runners: u64,
@@ -59,8 +50,27 @@ pub struct RunToRegister<'a> {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Registers the run; `None` (after saying why) when there is no center or it
-/// refused: the test then runs without it.
+impl<'a> RunToRegister<'a> {
+    /// A run of `kpress run` on this machine, in `runners` shares.
+    pub fn local(
+        args: &RunArgs,
+        spec: &'a TestSpec,
+        run: &'a str,
+        runners: u64,
+    ) -> RunToRegister<'a> {
+        RunToRegister {
+            spec,
+            run,
+            mode: Mode::Local,
+            runners,
+            app: args.app.clone(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// Registers the run and says where its results go; `None` (after saying why) when
+/// there is no center or it refused: the test then runs without it.
 pub async fn register(link: &CenterLinkArgs, run: RunToRegister<'_>) -> Option<Registered> {
     let url = link.center.as_deref()?;
     let Some(token) = link.center_token.as_deref().filter(|t| !t.is_empty()) else {
@@ -80,16 +90,24 @@ pub async fn register(link: &CenterLinkArgs, run: RunToRegister<'_>) -> Option<R
         app: run.app,
         mode: run.mode,
         started_by: Some(started_by()),
-        scenario: run.scenario_text,
+        scenario: run.spec.source.clone(),
         runners: run.runners,
         labels: run.labels,
     };
     match center.create_run(&body).await {
-        Ok(created) => Some(Registered {
-            center,
-            run: created.run.id,
-            runner_token: created.runner_token,
-        }),
+        Ok(created) => {
+            let registered = Registered {
+                center,
+                run: created.run.id,
+                runner_token: created.runner_token,
+            };
+            eprintln!(
+                "kpress: results go to {}runs/{}",
+                registered.center.url(),
+                registered.run
+            );
+            Some(registered)
+        }
         Err(e) => {
             eprintln!("kpress: {e}; running without the center");
             None
@@ -109,8 +127,8 @@ pub fn join(link: &CenterLinkArgs, runner_token: &str, run: &str, index: u64) ->
     }
 }
 
-/// Prints what became of the upload.
-pub fn said(result: Result<(), kpress_report::client::ReportError>) {
+/// Says so when the results did not reach the center.
+pub fn say_if_undelivered(result: Result<(), kpress_report::client::ReportError>) {
     if let Err(e) = result {
         eprintln!("kpress: the results could not be delivered to the center: {e}");
     }

@@ -90,7 +90,7 @@ pub fn run(mut args: RunArgs) -> ExitCode {
         .ok()
         .map(|o| Summary::from_run(&spec.name, &run_id, segment, &spec.thresholds, o));
     if let Some(reporter) = reporter {
-        report::said(runtime.block_on(reporter.finish(summary.as_ref())));
+        report::say_if_undelivered(runtime.block_on(reporter.finish(summary.as_ref())));
     }
     match (outcome, summary) {
         (Ok(_), Some(summary)) => finish(&summary, args.summary_out.as_deref(), args.progress),
@@ -111,20 +111,8 @@ async fn reporter_for(
     if let Some(token) = &args.runner_token {
         return report::join(&args.center, token, run_id, segment.index);
     }
-    let registered = report::register(
-        &args.center,
-        report::RunToRegister {
-            spec,
-            scenario_text: spec.source.clone(),
-            run: run_id,
-            mode: kpress_report::wire::Mode::Local,
-            runners: segment.count,
-            app: args.app.clone(),
-            labels: Default::default(),
-        },
-    )
-    .await?;
-    registered.announce();
+    let run = report::RunToRegister::local(args, spec, run_id, segment.count);
+    let registered = report::register(&args.center, run).await?;
     Some(registered.reporter(segment.index))
 }
 

@@ -39,7 +39,6 @@ pub fn run(args: SubmitArgs) -> ExitCode {
         &args.center,
         report::RunToRegister {
             spec: &spec,
-            scenario_text: spec.source.clone(),
             run: &job.run_id,
             mode: kpress_report::wire::Mode::Job,
             runners: job.runners.into(),
@@ -55,7 +54,6 @@ pub fn run(args: SubmitArgs) -> ExitCode {
         },
     ));
     if let Some(r) = &registered {
-        r.announce();
         job.env = r.runner_env();
     }
     let mut opts = SubmitOptions::new(job);

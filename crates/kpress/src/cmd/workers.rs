@@ -64,21 +64,8 @@ pub fn run(args: &RunArgs, spec: &TestSpec, n: u64) -> ExitCode {
     let paths: Vec<_> = (0..n)
         .map(|i| dir.path().join(format!("{i}.json")))
         .collect();
-    let registered = runtime.block_on(report::register(
-        &args.center,
-        report::RunToRegister {
-            spec,
-            scenario_text: spec.source.clone(),
-            run: &run_id,
-            mode: kpress_report::wire::Mode::Local,
-            runners: n,
-            app: args.app.clone(),
-            labels: Default::default(),
-        },
-    ));
-    if let Some(r) = &registered {
-        r.announce();
-    }
+    let run = report::RunToRegister::local(args, spec, &run_id, n);
+    let registered = runtime.block_on(report::register(&args.center, run));
     let result = runtime.block_on(async {
         let mut children = Vec::new();
         for (i, path) in paths.iter().enumerate() {
