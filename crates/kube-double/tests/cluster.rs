@@ -4,28 +4,17 @@
 //! scheduling, image and disruption faults, deletion with each propagation policy, and no
 //! process outliving the double.
 
-use std::future::Future;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
-use kube_double::{ApiDouble, Simulation};
+use kube_double::ApiDouble;
 use serde_json::{json, Value};
 
-/// Generous for two shared cores; every wait below is bounded by it.
-const LIMIT: Duration = Duration::from_secs(20);
-const NS: &str = "load";
-
-async fn cluster() -> ApiDouble {
-    let simulation = Simulation::new()
-        .executable("sh", "/bin/sh")
-        .env("GREETING", "hello");
-    ApiDouble::start_cluster(simulation)
-        .await
-        .expect("cluster starts")
-}
+mod support;
+use support::{alive, all_dead, cluster, name, pod_json, until, LIMIT, NS};
 
 /// An Indexed Job running `script` in a container named `runner`.
 fn job(name: &str, completions: u32, script: &str) -> Value {
@@ -58,26 +47,6 @@ async fn submit(double: &ApiDouble, job: Value) -> Job {
     api.create(&PostParams::default(), &job)
         .await
         .expect("job created")
-}
-
-/// Polls `probe` until it yields a value, failing the test after [`LIMIT`].
-async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let wait = async {
-        loop {
-            if let Some(value) = probe().await {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    match tokio::time::timeout(LIMIT, wait).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
 }
 
 fn condition<'a>(job: &'a Job, kind: &str) -> Option<(&'a str, &'a str)> {
@@ -129,19 +98,11 @@ fn annotation(pod: &Pod, key: &str) -> Option<String> {
     pod.metadata.annotations.as_ref()?.get(key).cloned()
 }
 
-fn name(pod: &Pod) -> String {
-    pod.metadata.name.clone().unwrap_or_default()
-}
-
 fn phase(pod: &Pod) -> &str {
     pod.status
         .as_ref()
         .and_then(|s| s.phase.as_deref())
         .unwrap_or_default()
-}
-
-fn pod_json(pod: &Pod) -> Value {
-    serde_json::to_value(pod).expect("pod serialises")
 }
 
 /// The running pod of `job`, once there is exactly one.
@@ -159,23 +120,6 @@ async fn running_pod(double: &ApiDouble, job: &str) -> Pod {
 async fn logs(double: &ApiDouble, pod: &str) -> Result<String, kube::Error> {
     let api: Api<Pod> = Api::namespaced(double.client().expect("client"), NS);
     api.logs(pod, &LogParams::default()).await
-}
-
-/// Whether `pid` is a live process; a zombie has already died.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        !matches!(state, Some('Z' | 'X'))
-    })
-}
-
-async fn all_dead(pids: &[u32]) {
-    until(&format!("processes {pids:?} to die"), || async {
-        pids.iter().all(|pid| !alive(*pid)).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test]

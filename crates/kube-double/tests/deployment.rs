@@ -3,9 +3,6 @@
 //! Deployment, containers restarted in place when they exit, scaling through the `scale`
 //! subresource, status fields, watch events, faults, and deletion leaving no process behind.
 
-use std::future::Future;
-use std::time::Duration;
-
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -13,22 +10,13 @@ use kube::api::{
     Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, WatchEvent,
     WatchParams,
 };
-use kube_double::{ApiDouble, Simulation};
+use kube_double::ApiDouble;
 use serde_json::{json, Value};
 
-/// Generous for two shared cores; every wait below is bounded by it.
-const LIMIT: Duration = Duration::from_secs(20);
-const NS: &str = "load";
-const SELECTOR: &str = "app=kpress";
+mod support;
+use support::{alive, all_dead, cluster, name, pod_json, until, LIMIT, NS};
 
-async fn cluster() -> ApiDouble {
-    let simulation = Simulation::new()
-        .executable("sh", "/bin/sh")
-        .env("GREETING", "hello");
-    ApiDouble::start_cluster(simulation)
-        .await
-        .expect("cluster starts")
-}
+const SELECTOR: &str = "app=kpress";
 
 /// A Deployment of `replicas` runners running `script` in a container named `runner`.
 fn deployment(name: &str, replicas: u32, script: &str) -> Value {
@@ -68,34 +56,6 @@ async fn submit(double: &ApiDouble, spec: Value) -> Deployment {
         .expect("deployment created")
 }
 
-/// Polls `probe` until it yields a value, failing the test after [`LIMIT`].
-async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let wait = async {
-        loop {
-            if let Some(value) = probe().await {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    match tokio::time::timeout(LIMIT, wait).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out waiting for {what}"),
-    }
-}
-
-fn pod_json(pod: &Pod) -> Value {
-    serde_json::to_value(pod).expect("pod serialises")
-}
-
-fn name(pod: &Pod) -> String {
-    pod.metadata.name.clone().unwrap_or_default()
-}
-
 /// The Deployment's pods, by name.
 async fn pods_of(double: &ApiDouble) -> Vec<Pod> {
     let mut pods = pod_api(double)
@@ -121,23 +81,6 @@ async fn running(double: &ApiDouble, count: usize) -> (Vec<Pod>, Vec<u32>) {
             .then_some((pods, pids))
     })
     .await
-}
-
-/// Whether `pid` is a live process; a zombie has already died.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        !matches!(state, Some('Z' | 'X'))
-    })
-}
-
-async fn all_dead(pids: &[u32]) {
-    until(&format!("processes {pids:?} to die"), || async {
-        pids.iter().all(|pid| !alive(*pid)).then_some(())
-    })
-    .await;
 }
 
 async fn status_of(double: &ApiDouble, name: &str) -> Value {
