@@ -6,9 +6,10 @@
 //! necessary runs on it instead of being dropped while the VU starts, since starting a
 //! kpress VU costs nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::control::Control;
@@ -30,15 +31,11 @@ pub async fn arrivals(
     if !wait::sleep_until(start, &mut wake).await {
         return;
     }
-    let pool: Arc<Mutex<Vec<Vu>>> = Arc::new(Mutex::new(
-        (0..pre_allocated)
-            .map(|_| Vu::new(ctx.origins.len()))
-            .collect(),
-    ));
-    let mut allocated = pre_allocated;
-    let _pool_gauge = VuGauge::new(0, pre_allocated as i64);
-    let mut added_gauges = Vec::new();
-    let mut set = JoinSet::new();
+    let mut pool = Pool::new(ctx);
+    for _ in 0..pre_allocated {
+        let vu = pool.add();
+        pool.idle.push(vu);
+    }
     for offset in schedule.slots() {
         let slot = start + offset;
         if slot > Instant::now() && !wait::sleep_until(slot, &mut wake).await {
@@ -47,30 +44,83 @@ pub async fn arrivals(
         if control.stopping() {
             break;
         }
-        while set.try_join_next().is_some() {}
-        let vu = pool.lock().ok().and_then(|mut p| p.pop());
-        let vu = match vu {
+        while let Ok(vu) = pool.freed.try_recv() {
+            pool.idle.push(vu);
+        }
+        let vu = match pool.idle.pop() {
             Some(vu) => vu,
-            None if allocated < max_vus => {
-                allocated += 1;
-                added_gauges.push(VuGauge::new(0, 1));
-                Vu::new(ctx.origins.len())
-            }
+            None if (pool.slots.len() as u64) < max_vus => pool.add(),
             None => {
                 recorder::with(|r| r.dropped_iteration());
                 continue;
             }
         };
-        let (ctx, pool) = (ctx.clone(), pool.clone());
-        set.spawn(async move {
-            let mut vu = vu;
-            let busy = VuGauge::new(1, 0);
-            vu.iteration(&ctx, slot).await;
-            drop(busy);
-            if let Ok(mut p) = pool.lock() {
-                p.push(vu);
-            }
-        });
+        // An idle VU's queue is empty, so this cannot fail for want of room.
+        let _ = pool.slots[vu].try_send(slot);
     }
-    wait::drain(&mut set, graceful_stop, &mut wake).await;
+    // Closing the VUs' queues ends each of them after its iteration in flight.
+    pool.slots.clear();
+    wait::drain(&mut pool.tasks, graceful_stop, &mut wake).await;
+}
+
+/// The scenario's VUs on this thread: each a long-lived task that runs the iterations
+/// it is handed, so starting an iteration costs a message, not a task.
+struct Pool {
+    ctx: Arc<ScenarioCtx>,
+    tasks: JoinSet<()>,
+    /// Per VU, where its next iteration's slot goes.
+    slots: Vec<mpsc::Sender<Instant>>,
+    /// VUs free to take an iteration.
+    idle: Vec<usize>,
+    /// VUs that finished their iteration since the dispatcher last looked.
+    freed: mpsc::UnboundedReceiver<usize>,
+    free: mpsc::UnboundedSender<usize>,
+}
+
+impl Pool {
+    fn new(ctx: Arc<ScenarioCtx>) -> Pool {
+        let (free, freed) = mpsc::unbounded_channel();
+        Pool {
+            ctx,
+            tasks: JoinSet::new(),
+            slots: Vec::new(),
+            idle: Vec::new(),
+            freed,
+            free,
+        }
+    }
+
+    /// Starts a VU; returns its number.
+    fn add(&mut self) -> usize {
+        let index = self.slots.len();
+        let (tx, rx) = mpsc::channel(1);
+        self.slots.push(tx);
+        let allocated = VuGauge::new(0, 1);
+        self.tasks.spawn(run_vu(
+            self.ctx.clone(),
+            rx,
+            self.free.clone(),
+            index,
+            allocated,
+        ));
+        index
+    }
+}
+
+async fn run_vu(
+    ctx: Arc<ScenarioCtx>,
+    mut slots: mpsc::Receiver<Instant>,
+    free: mpsc::UnboundedSender<usize>,
+    index: usize,
+    _allocated: VuGauge,
+) {
+    let mut vu = Vu::new(ctx.origins.len());
+    while let Some(slot) = slots.recv().await {
+        let busy = VuGauge::new(1, 0);
+        vu.iteration(&ctx, slot).await;
+        drop(busy);
+        if free.send(index).is_err() {
+            return;
+        }
+    }
 }
