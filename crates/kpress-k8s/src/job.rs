@@ -1,6 +1,7 @@
 //! The one object a test creates: an Indexed Job of N runner pods, built from typed
 //! k8s-openapi structs. No Service, Ingress, PVC or per-test DNS name; the scenario
-//! travels in the pod spec; the pods get no API credentials; finished Jobs expire.
+//! travels in the pod spec; the pods get no API credentials; finished Jobs expire. The
+//! runners of Deployment-only mode ([`crate::deployment`]) run the same hardened pod.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,7 +27,9 @@ pub const POD_INFO_DIR: &str = "/etc/kpress/pod";
 pub const CONTAINER: &str = "runner";
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/kpress/kpress:", env!("CARGO_PKG_VERSION"));
 
-/// Everything `render` and `submit` take besides the scenario.
+/// Everything `render` and `submit` take besides the scenario; also the options of a
+/// runner Deployment ([`crate::deployment::build`]), which ignores `ttl_after_finished`
+/// and `retries_per_index`.
 #[derive(Debug, Clone)]
 pub struct JobOptions {
     pub runners: u32,
@@ -37,7 +40,7 @@ pub struct JobOptions {
     /// How long a finished Job stays before Kubernetes deletes it.
     pub ttl_after_finished: Duration,
     /// Time allowed for pods to schedule, pull and start, added to the test's length
-    /// for `activeDeadlineSeconds`.
+    /// for `activeDeadlineSeconds` (a Deployment's `progressDeadlineSeconds`).
     pub startup_allowance: Duration,
     /// Retries per runner index after a failure that is not a disruption.
     pub retries_per_index: u32,
@@ -119,140 +122,29 @@ pub fn build(spec: &TestSpec, opts: &JobOptions) -> Job {
     let labels = labels::runner_labels(&opts.app, &spec.name, &opts.run_id);
     let deadline = spec.max_duration() + opts.startup_allowance;
     let runners = opts.runners.to_string();
-    let container = Container {
-        name: CONTAINER.into(),
-        image: Some(opts.image.clone()),
-        image_pull_policy: Some("IfNotPresent".into()),
-        command: Some(vec!["kpress".into()]),
-        args: Some(
-            [
-                "run",
-                "env:KPRESS_SCENARIO",
-                "--runners",
-                &runners,
-                "--run-id",
-                &opts.run_id,
-                "--progress",
-                "jsonl",
-                "--summary-out",
-                "-",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        ),
-        env: Some(
-            [
-                EnvVar {
-                    name: "KPRESS_SCENARIO".into(),
-                    value: Some(spec.source.clone()),
-                    ..EnvVar::default()
-                },
-                EnvVar {
-                    name: "KPRESS_POD_INFO_DIR".into(),
-                    value: Some(POD_INFO_DIR.into()),
-                    ..EnvVar::default()
-                },
-            ]
-            .into_iter()
-            .chain(opts.env.iter().map(|(name, value)| EnvVar {
-                name: name.clone(),
-                value: Some(value.clone()),
-                ..EnvVar::default()
-            }))
-            .collect(),
-        ),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_string(), Quantity(opts.cpu_request.clone())),
-                ("memory".to_string(), Quantity(opts.memory_request.clone())),
-            ])),
-            limits: Some(BTreeMap::from([
-                ("cpu".to_string(), Quantity(opts.cpu_limit.clone())),
-                ("memory".to_string(), Quantity(opts.memory_limit.clone())),
-            ])),
-            ..ResourceRequirements::default()
-        }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "pod-info".into(),
-            mount_path: POD_INFO_DIR.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
-        termination_message_policy: Some("FallbackToLogsOnError".into()),
-        ..Container::default()
-    };
-    let pod = PodSpec {
-        restart_policy: Some("Never".into()),
-        automount_service_account_token: Some(false),
-        enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(65532),
-            run_as_group: Some(65532),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..SeccompProfile::default()
-            }),
-            ..PodSecurityContext::default()
-        }),
-        containers: vec![container],
-        volumes: Some(vec![Volume {
-            name: "pod-info".into(),
-            downward_api: Some(DownwardAPIVolumeSource {
-                items: Some(vec![DownwardAPIVolumeFile {
-                    path: "start-at".into(),
-                    field_ref: Some(ObjectFieldSelector {
-                        field_path: format!("metadata.annotations['{}']", labels::START_AT),
-                        ..ObjectFieldSelector::default()
-                    }),
-                    ..DownwardAPIVolumeFile::default()
-                }]),
-                ..DownwardAPIVolumeSource::default()
-            }),
-            ..Volume::default()
-        }]),
-        node_selector: (!opts.node_selector.is_empty()).then(|| opts.node_selector.clone()),
-        tolerations: (!opts.tolerations.is_empty()).then(|| opts.tolerations.clone()),
-        topology_spread_constraints: opts.spread.then(|| {
-            vec![TopologySpreadConstraint {
-                max_skew: 1,
-                topology_key: "kubernetes.io/hostname".into(),
-                when_unsatisfiable: "ScheduleAnyway".into(),
-                label_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([(
-                        labels::RUN.to_string(),
-                        opts.run_id.clone(),
-                    )])),
-                    ..LabelSelector::default()
-                }),
-                ..TopologySpreadConstraint::default()
-            }]
-        }),
-        termination_grace_period_seconds: Some(30),
-        ..PodSpec::default()
-    };
+    let pod = runner_pod(
+        opts,
+        &[
+            "run",
+            "env:KPRESS_SCENARIO",
+            "--runners",
+            &runners,
+            "--run-id",
+            &opts.run_id,
+            "--progress",
+            "jsonl",
+            "--summary-out",
+            "-",
+        ],
+        vec![
+            env_var("KPRESS_SCENARIO", &spec.source),
+            env_var("KPRESS_POD_INFO_DIR", POD_INFO_DIR),
+        ],
+        "Never",
+        true,
+    );
     Job {
-        metadata: ObjectMeta {
-            name: Some(job_name(&spec.name, &opts.run_id)),
-            namespace: Some(opts.namespace.clone()),
-            labels: Some(labels.clone()),
-            annotations: spec
-                .description
-                .as_ref()
-                .map(|d| BTreeMap::from([("kpress.io/description".to_string(), d.clone())])),
-            ..ObjectMeta::default()
-        },
+        metadata: runner_metadata(spec, job_name(&spec.name, &opts.run_id), opts, &labels),
         spec: Some(JobSpec {
             completion_mode: Some("Indexed".into()),
             completions: Some(opts.runners as i32),
@@ -291,6 +183,143 @@ pub fn build(spec: &TestSpec, opts: &JobOptions) -> Job {
             ..JobSpec::default()
         }),
         ..Job::default()
+    }
+}
+
+/// A plain `NAME=value` environment variable.
+pub(crate) fn env_var(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+/// The metadata of a runner workload: its name, namespace, labels and the scenario's
+/// description.
+pub(crate) fn runner_metadata(
+    spec: &TestSpec,
+    name: String,
+    opts: &JobOptions,
+    labels: &BTreeMap<String, String>,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(opts.namespace.clone()),
+        labels: Some(labels.clone()),
+        annotations: spec
+            .description
+            .as_ref()
+            .map(|d| BTreeMap::from([("kpress.io/description".to_string(), d.clone())])),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The hardened runner pod every workload kind shares (non-root, read-only root
+/// filesystem, no capabilities, no API credentials, no service links), running `kpress
+/// args` with `env` then `opts.env`. `pod_info` mounts the downward-API volume through
+/// which a Job's runners learn their start instant.
+pub(crate) fn runner_pod(
+    opts: &JobOptions,
+    args: &[&str],
+    env: Vec<EnvVar>,
+    restart_policy: &str,
+    pod_info: bool,
+) -> PodSpec {
+    let container = Container {
+        name: CONTAINER.into(),
+        image: Some(opts.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        command: Some(vec!["kpress".into()]),
+        args: Some(args.iter().map(|s| s.to_string()).collect()),
+        env: Some(
+            env.into_iter()
+                .chain(opts.env.iter().map(|(name, value)| env_var(name, value)))
+                .collect(),
+        ),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity(opts.cpu_request.clone())),
+                ("memory".to_string(), Quantity(opts.memory_request.clone())),
+            ])),
+            limits: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity(opts.cpu_limit.clone())),
+                ("memory".to_string(), Quantity(opts.memory_limit.clone())),
+            ])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: pod_info.then(|| {
+            vec![VolumeMount {
+                name: "pod-info".into(),
+                mount_path: POD_INFO_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            }]
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    };
+    PodSpec {
+        restart_policy: Some(restart_policy.into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(65532),
+            run_as_group: Some(65532),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        containers: vec![container],
+        volumes: pod_info.then(|| {
+            vec![Volume {
+                name: "pod-info".into(),
+                downward_api: Some(DownwardAPIVolumeSource {
+                    items: Some(vec![DownwardAPIVolumeFile {
+                        path: "start-at".into(),
+                        field_ref: Some(ObjectFieldSelector {
+                            field_path: format!("metadata.annotations['{}']", labels::START_AT),
+                            ..ObjectFieldSelector::default()
+                        }),
+                        ..DownwardAPIVolumeFile::default()
+                    }]),
+                    ..DownwardAPIVolumeSource::default()
+                }),
+                ..Volume::default()
+            }]
+        }),
+        node_selector: (!opts.node_selector.is_empty()).then(|| opts.node_selector.clone()),
+        tolerations: (!opts.tolerations.is_empty()).then(|| opts.tolerations.clone()),
+        topology_spread_constraints: opts.spread.then(|| {
+            vec![TopologySpreadConstraint {
+                max_skew: 1,
+                topology_key: "kubernetes.io/hostname".into(),
+                when_unsatisfiable: "ScheduleAnyway".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([(
+                        labels::RUN.to_string(),
+                        opts.run_id.clone(),
+                    )])),
+                    ..LabelSelector::default()
+                }),
+                ..TopologySpreadConstraint::default()
+            }]
+        }),
+        termination_grace_period_seconds: Some(30),
+        ..PodSpec::default()
     }
 }
 

@@ -10,6 +10,8 @@ pub const NAME: &str = "app.kubernetes.io/name";
 pub const COMPONENT: &str = "app.kubernetes.io/component";
 pub const TEST: &str = "kpress.io/test";
 pub const RUN: &str = "kpress.io/run";
+/// How a run's runners are deployed; set to `deployment` on runner Deployments.
+pub const MODE: &str = "kpress.io/mode";
 /// Pod annotation carrying the start instant the submitter publishes.
 pub const START_AT: &str = "kpress.io/start-at";
 
@@ -37,7 +39,7 @@ impl FromStr for AppLabel {
         })?;
         valid_key(key).map_err(|e| format!("`{s}`: {e}"))?;
         valid_value(value).map_err(|e| format!("`{s}`: {e}"))?;
-        if [NAME, COMPONENT, TEST, RUN].contains(&key) {
+        if [NAME, COMPONENT, TEST, RUN, MODE].contains(&key) {
             return Err(format!(
                 "`{key}` is set by kpress itself; pick another key for the application label"
             ));
@@ -137,6 +139,7 @@ mod tests {
             "app=-bad",
             "Bad_Prefix/x=y",
             "kpress.io/run=x",
+            "kpress.io/mode=x",
             &format!("a={}", "x".repeat(64)),
         ] {
             assert!(bad.parse::<AppLabel>().is_err(), "{bad}");

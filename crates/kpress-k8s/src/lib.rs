@@ -3,24 +3,27 @@
 //! `submit` creates it, follows the pods, publishes a common start instant through
 //! each pod's downward-API volume (the pods need no API credentials and no Service),
 //! collects every runner's summary from its log, merges them exactly and deletes the
-//! Job. Everything talks to `kube::Client`, so the same code runs against a cluster
-//! and against the API double in the tests.
+//! Job. Where only Deployments are allowed, [`deployment`] runs a test as one
+//! Deployment whose runners a management center coordinates. Everything talks to
+//! `kube::Client`, so the same code runs against a cluster and against the API double
+//! in the tests.
 
+pub mod deployment;
 pub mod job;
 pub mod labels;
 pub mod pods;
 pub mod runs;
 pub mod submit;
 
-use k8s_openapi::api::batch::v1::Job;
-
-/// The manifests of one test as multi-document YAML.
-pub fn to_yaml(jobs: &[Job]) -> Result<String, String> {
+/// The manifests of one test (Jobs, Deployments, any Kubernetes objects) as
+/// multi-document YAML.
+pub fn to_yaml<T: serde::Serialize>(objects: &[T]) -> Result<String, String> {
     let mut out = String::new();
-    for job in jobs {
+    for object in objects {
         out.push_str("---\n");
         out.push_str(
-            &serde_norway::to_string(job).map_err(|e| format!("cannot serialise the Job: {e}"))?,
+            &serde_norway::to_string(object)
+                .map_err(|e| format!("cannot serialise the manifest: {e}"))?,
         );
     }
     Ok(out)
