@@ -96,6 +96,29 @@ impl FromRequestParts<AppState> for Reporter {
     }
 }
 
+/// Extractor for `/api/runs/{id}/...` calls of a run's runners: the caller holds the
+/// center's token or this run's runner token.
+#[derive(Debug)]
+pub struct RunReporter {
+    pub run: String,
+}
+
+impl FromRequestParts<AppState> for RunReporter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = identify(&parts.headers, state).await?;
+        let PathArgs(run) = PathArgs::<String>::from_request_parts(parts, state).await?;
+        match caller {
+            Caller::Center => Ok(RunReporter { run }),
+            Caller::Runner(own) if own == run => Ok(RunReporter { run }),
+            Caller::Runner(_) => Err(ApiError::Forbidden(
+                "this runner token belongs to another run".into(),
+            )),
+        }
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -9,9 +9,11 @@
 
 pub mod api;
 pub mod auth;
+pub mod deploy;
 pub mod error;
 pub mod extract;
 pub mod finish;
+pub mod hooks;
 pub mod metrics;
 pub mod routes;
 pub mod state;
@@ -51,6 +53,9 @@ pub struct Config {
     pub metrics_public: bool,
     /// The largest request body, in bytes.
     pub max_body: usize,
+    /// Drive `deployment`-mode runs in this cluster (`--kubernetes`).
+    pub kube: Option<deploy::KubeSettings>,
+    pub drive: deploy::DriveSettings,
 }
 
 impl Config {
@@ -62,6 +67,8 @@ impl Config {
             token: token.into(),
             metrics_public: false,
             max_body: DEFAULT_MAX_BODY,
+            kube: None,
+            drive: deploy::DriveSettings::default(),
         }
     }
 }
@@ -80,6 +87,10 @@ pub enum Error {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot reach the cluster: {0}")]
+    Cluster(String),
+    #[error("--runner-url is needed: runner pods cannot reach the center at {0}")]
+    RunnerUrl(SocketAddr),
 }
 
 /// The whole service: API, UI, `/metrics`, `/healthz`.
@@ -110,11 +121,27 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     store: Store,
     app: Router,
+    cluster: Option<deploy::Cluster>,
 }
 
 impl Server {
     /// Opens the store (applying migrations) and binds `config.listen`.
     pub async fn bind(config: &Config) -> Result<Server, Error> {
+        if config.token.is_empty() {
+            return Err(Error::NoToken);
+        }
+        let client = match &config.kube {
+            Some(kube) => Some(deploy::connect(kube).await.map_err(Error::Cluster)?),
+            None => None,
+        };
+        Server::bind_with_client(config, client).await
+    }
+
+    /// [`Server::bind`] with this cluster client (tests hand one of an API double).
+    pub async fn bind_with_client(
+        config: &Config,
+        client: Option<kube::Client>,
+    ) -> Result<Server, Error> {
         if config.token.is_empty() {
             return Err(Error::NoToken);
         }
@@ -125,11 +152,24 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        let app = app(AppState::new(store.clone(), config));
+        let local = listener.local_addr().map_err(Error::Serve)?;
+        let cluster = match client {
+            Some(client) => Some(deploy::Cluster {
+                client,
+                runner_url: runner_url(config, local)?,
+                settings: config.drive.clone(),
+            }),
+            None => None,
+        };
+        let state = match &cluster {
+            Some(c) => AppState::with_cluster(store.clone(), config, c.clone()),
+            None => AppState::new(store.clone(), config),
+        };
         Ok(Server {
             listener,
             store,
-            app,
+            app: app(state),
+            cluster,
         })
     }
 
@@ -143,12 +183,39 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let driver = self.cluster.map(|cluster| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(deploy::driver::drive(
+                self.store.clone(),
+                cluster,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ))
+        });
         let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await;
+        let _ = stop.send(true);
+        if let Some(driver) = driver {
+            let _ = driver.await;
+        }
         self.store.close().await;
         served.map_err(Error::Serve)
     }
+}
+
+/// The center's URL as runner pods reach it: `--runner-url`, else the address it
+/// listens on, unless that is a wildcard.
+fn runner_url(config: &Config, local: SocketAddr) -> Result<String, Error> {
+    if let Some(url) = config.kube.as_ref().and_then(|k| k.runner_url.clone()) {
+        return Ok(url);
+    }
+    if local.ip().is_unspecified() {
+        return Err(Error::RunnerUrl(local));
+    }
+    Ok(format!("http://{local}/"))
 }
 
 /// Runs a center with `config` until Ctrl-C or SIGTERM.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::deploy::{Cluster, DriveSettings};
 use crate::store::Store;
 use crate::token::CenterToken;
 use crate::Config;
@@ -18,6 +19,9 @@ struct Shared {
     token: CenterToken,
     metrics_public: bool,
     max_body: usize,
+    /// Set when the center drives `deployment`-mode runs.
+    cluster: Option<Cluster>,
+    drive: DriveSettings,
 }
 
 impl AppState {
@@ -29,8 +33,27 @@ impl AppState {
                 token: CenterToken::new(&config.token),
                 metrics_public: config.metrics_public,
                 max_body: config.max_body,
+                cluster: None,
+                drive: config.drive.clone(),
             }),
         }
+    }
+
+    /// The same, driving `deployment`-mode runs in `cluster`.
+    pub fn with_cluster(store: Store, config: &Config, cluster: Cluster) -> AppState {
+        let mut state = AppState::new(store, config);
+        if let Some(shared) = Arc::get_mut(&mut state.shared) {
+            shared.cluster = Some(cluster);
+        }
+        state
+    }
+
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.shared.cluster.as_ref()
+    }
+
+    pub fn drive_settings(&self) -> &DriveSettings {
+        &self.shared.drive
     }
 
     pub fn store(&self) -> &Store {

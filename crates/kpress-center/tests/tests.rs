@@ -5,7 +5,9 @@ mod support;
 
 mod api;
 mod auth;
+mod hooks;
 mod ingest;
+mod lease;
 mod limits;
 mod metrics;
 mod openapi;

@@ -12,7 +12,10 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::wire::{CreateRun, CreatedRun, Done, ErrorBody, Points, RunInfo, RunnerOutcome};
+use crate::wire::{
+    CreateRun, CreatedRun, Done, ErrorBody, Lease, LeaseRequest, Points, RunDetail, RunInfo,
+    RunnerOutcome, Timeline,
+};
 
 /// Per request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,7 +45,7 @@ pub enum ReportError {
 
 impl ReportError {
     /// Whether trying again may help (the center is away or overloaded).
-    fn transient(&self) -> bool {
+    pub fn transient(&self) -> bool {
         match self {
             ReportError::Unreachable { .. } => true,
             ReportError::Refused { status, .. } => {
@@ -127,6 +130,19 @@ impl Center {
         .await
     }
 
+    /// Asks for this runner pod's share of a `deployment`-mode run (with the run's
+    /// runner token).
+    pub async fn lease(&self, run: &str, request: &LeaseRequest) -> Result<Lease, ReportError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("api/runs/{run}/lease"),
+            request,
+            "the lease request",
+            Retry::LIVE,
+        )
+        .await
+    }
+
     /// Finishes a run now with what has arrived (runners not done count as missing).
     pub async fn finish(&self, run: &str, reason: &str) -> Result<RunInfo, ReportError> {
         let body = serde_json::json!({ "reason": reason });
@@ -136,6 +152,30 @@ impl Center {
             &body,
             "finishing the run",
             Retry::FINAL,
+        )
+        .await
+    }
+
+    /// A run with its merged summary, runners and Deployment (with the center's token).
+    pub async fn run_detail(&self, run: &str) -> Result<RunDetail, ReportError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("api/runs/{run}"),
+            &(),
+            "reading the run",
+            Retry::LIVE,
+        )
+        .await
+    }
+
+    /// A run's seconds, every runner's merged (with the center's token).
+    pub async fn timeline(&self, run: &str) -> Result<Timeline, ReportError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("api/runs/{run}/timeline"),
+            &(),
+            "reading the run's timeline",
+            Retry::LIVE,
         )
         .await
     }
@@ -172,17 +212,17 @@ impl Center {
         body: &B,
         what: &str,
     ) -> Result<T, ReportError> {
-        let response = self
+        let mut request = self
             .http
-            .request(method, url)
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| ReportError::Unreachable {
-                url: self.base.to_string(),
-                cause: error_chain(&e),
-            })?;
+            .request(method.clone(), url)
+            .bearer_auth(&self.token);
+        if method != reqwest::Method::GET {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| ReportError::Unreachable {
+            url: self.base.to_string(),
+            cause: error_chain(&e),
+        })?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -208,7 +248,9 @@ impl Center {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with every cause after it, `a: b: c`: reqwest's own message alone rarely
+/// says what went wrong (refused, reset, DNS...).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

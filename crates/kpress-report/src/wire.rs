@@ -56,6 +56,40 @@ pub struct CreateRun {
     /// Further labels to keep on the run (`kpress.io/...`, the Job's name...).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Mode `deployment` only: the Deployment "version" that runs the test, which
+    /// the center drives to completion and removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRequest>,
+}
+
+/// How a `deployment`-mode run's Deployment is made. The center builds it (one
+/// builder for `submit` and `render`), hands its runners the run's token, leases them
+/// their shares, starts them together and removes the Deployment when they are done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentRequest {
+    pub namespace: String,
+    /// The center creates the Deployment (`submit`); otherwise whoever applies the
+    /// manifest in the answer does (`render`, a platform's own pipeline).
+    pub create: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// `REQUEST:LIMIT` CPU of each runner, e.g. `500m:1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// `REQUEST:LIMIT` memory of each runner, e.g. `128Mi:256Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub spread: bool,
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
+    /// `KEY[=VALUE]:EFFECT`.
+    #[serde(default)]
+    pub tolerations: Vec<String>,
+    /// Every share must be leased by then, or the run fails (and is cleaned up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_timeout_s: Option<u64>,
 }
 
 /// The answer to `POST /api/runs`.
@@ -64,6 +98,9 @@ pub struct CreatedRun {
     pub run: RunInfo,
     /// The token this run's runners report with; it can write to this run only.
     pub runner_token: String,
+    /// Mode `deployment`: the Deployment (YAML) the center created, or is to be applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
 }
 
 /// A run as the API lists it.
@@ -162,6 +199,91 @@ pub struct RunDetail {
     #[serde(default)]
     pub finish_reason: Option<String>,
     pub runner_states: Vec<RunnerState>,
+    /// Mode `deployment`: the Deployment, its start barrier and its clean-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentState>,
+}
+
+/// Where a `deployment`-mode run stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentState {
+    pub namespace: String,
+    pub name: String,
+    /// Whether the center created the Deployment.
+    pub created_by_center: bool,
+    /// RFC 3339: every share must be leased by then.
+    pub start_by: String,
+    /// RFC 3339: the common start, once every share is leased.
+    pub start_at: Option<String>,
+    /// RFC 3339: runners that have not reported by then are given up.
+    pub report_by: Option<String>,
+    /// Shares leased to a runner.
+    pub leased: u64,
+    /// What removing the Deployment did; null until the run is finished and cleaned.
+    pub cleanup: Option<Cleanup>,
+}
+
+/// The removal of a finished `deployment`-mode run's objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cleanup {
+    /// Whether everything went: the Deployment scaled to 0 and deleted, and every hook ran.
+    pub ok: bool,
+    pub scaled: bool,
+    pub deleted: bool,
+    /// The run's ConfigMaps that were deleted.
+    pub config_maps: Vec<String>,
+    /// Why the Kubernetes part failed, if it did.
+    pub error: Option<String>,
+    pub hooks: Vec<HookOutcome>,
+    /// RFC 3339.
+    pub finished: String,
+}
+
+/// What became of one clean-up hook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookOutcome {
+    pub name: String,
+    pub ok: bool,
+    pub attempts: u32,
+    /// The last error, short.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub finished: String,
+}
+
+/// `POST /api/runs/{id}/lease`: a `deployment`-mode runner asks for its share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// The pod's name: a container restarted in the same pod gets the same share.
+    pub pod: String,
+    /// Drawn at process start: tells a restarted container from the one before it.
+    pub process: String,
+}
+
+/// The center's answer to a lease request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lease {
+    pub state: LeaseState,
+    /// The share, `index` of `runners`.
+    pub index: Option<u64>,
+    pub runners: u64,
+    /// RFC 3339: when every runner starts (with `state: start`).
+    pub start_at: Option<String>,
+    /// Why there is nothing to run (with `state: idle`).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseState {
+    /// Hold the share and ask again: not every share is leased yet.
+    Wait,
+    /// Run the share from `start_at`.
+    Start,
+    /// Run nothing: the share is done, was cut short, or the run is over. Idle until
+    /// scaled away.
+    Idle,
 }
 
 /// What one runner of a run has done.

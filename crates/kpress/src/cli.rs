@@ -103,6 +103,11 @@ pub struct RunArgs {
     /// `tenc-app=press-client-148-online`.
     #[arg(long = "app", value_name = "KEY=VALUE", requires = "center")]
     pub app: Option<String>,
+    /// Run as a runner pod of a `deployment`-mode run: take a share from the center
+    /// (--center, KPRESS_RUNNER_TOKEN, --run-id), start when it says, report, then idle
+    /// until scaled away.
+    #[arg(long, conflicts_with_all = ["segment", "runners", "workers", "local_target", "start_at"])]
+    pub lease: bool,
     /// A registered run's runner token: report as one of its runners instead of
     /// registering a run (set for worker processes and runner pods).
     #[arg(long, hide = true, env = "KPRESS_RUNNER_TOKEN", hide_env_values = true)]
@@ -202,6 +207,17 @@ pub struct ClusterArgs {
     /// Tolerate a taint, `KEY[=VALUE]:EFFECT` (repeatable).
     #[arg(long, value_name = "TAINT", value_parser = kpress_k8s::job::parse_toleration)]
     pub toleration: Vec<k8s_openapi::api::core::v1::Toleration>,
+    /// `job`: one Indexed Job. `deployment`: one Deployment version of the
+    /// application, which the center (--center) creates, drives and removes.
+    #[arg(long, value_enum, default_value_t = ClusterMode::Job)]
+    pub mode: ClusterMode,
+}
+
+/// How the runners run on the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterMode {
+    Job,
+    Deployment,
 }
 
 #[derive(Args, Debug)]
@@ -210,6 +226,9 @@ pub struct RenderArgs {
     pub scenario: ScenarioArgs,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// `--mode deployment`: the center that issues the run's token and drives it.
+    #[command(flatten)]
+    pub center: CenterLinkArgs,
 }
 
 #[derive(Args, Debug)]

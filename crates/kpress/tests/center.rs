@@ -26,8 +26,14 @@ pub const CENTER_TOKEN: &str = TOKEN;
 
 impl Center {
     pub fn start(db: &str) -> Center {
+        Center::start_with(db, &[])
+    }
+
+    /// A center with more flags (e.g. `--kubernetes --kubeconfig FILE`).
+    pub fn start_with(db: &str, flags: &[&str]) -> Center {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kpress"))
             .args(["center", "--listen", "127.0.0.1:0", "--db", db])
+            .args(flags)
             .env("KPRESS_CENTER_TOKEN", TOKEN)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -55,7 +61,13 @@ impl Center {
     }
 
     /// One request over a fresh connection; returns the status and the JSON body.
-    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut stream = TcpStream::connect(self.addr).expect("connect");
         stream

@@ -11,16 +11,16 @@ use kube_double::{ApiDouble, Simulation};
 
 use crate::util::{code, read_json, text, wait_with_limit, TestTarget, Workdir};
 
-const LIMIT: Duration = Duration::from_secs(90);
+pub const LIMIT: Duration = Duration::from_secs(90);
 
-struct Cluster {
-    double: ApiDouble,
-    runtime: tokio::runtime::Runtime,
-    kubeconfig: PathBuf,
+pub struct Cluster {
+    pub double: ApiDouble,
+    pub runtime: tokio::runtime::Runtime,
+    pub kubeconfig: PathBuf,
 }
 
 impl Cluster {
-    fn start(w: &Workdir) -> Cluster {
+    pub fn start(w: &Workdir) -> Cluster {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -40,7 +40,7 @@ impl Cluster {
         }
     }
 
-    fn submit(&self, args: &[&str]) -> Command {
+    pub fn submit(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpress"));
         cmd.arg("submit")
             .args(args)
@@ -51,12 +51,12 @@ impl Cluster {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         wait_with_limit(self.submit(args).spawn().expect("spawn kpress"), LIMIT)
     }
 
     /// Objects of the run still in the double (Jobs and pods).
-    fn leftovers(&self, run: &str) -> usize {
+    pub fn leftovers(&self, run: &str) -> usize {
         let selector = format!("kpress.io/run={run}");
         self.runtime.block_on(async {
             let client = self.double.client().expect("client");
@@ -113,7 +113,7 @@ impl Cluster {
     }
 }
 
-fn scenario(w: &Workdir, url: &str, duration: &str) -> PathBuf {
+pub fn scenario(w: &Workdir, url: &str, duration: &str) -> PathBuf {
     w.write(
         "s.yaml",
         &format!("name: e2e\ndefaults: {{ baseUrl: '{url}' }}\nscenarios:\n  s:\n    executor: constant-arrival-rate\n    rate: 100\n    duration: {duration}\n    preAllocatedVUs: 6\n    requests: [GET /]\nthresholds:\n  http_reqs: ['count==200']\n"),

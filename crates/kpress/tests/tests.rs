@@ -6,5 +6,6 @@ mod audit;
 mod center;
 mod cli_run;
 mod cli_signals;
+mod deployment;
 mod render;
 mod submit;

@@ -74,8 +74,15 @@ pub fn wait_with_limit(child: std::process::Child, limit: Duration) -> Output {
         Ok(out) => out.expect("wait for kpress"),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+            // Killed, the process closes its pipes: what it printed comes through.
+            let printed = rx
+                .recv_timeout(Duration::from_secs(10))
+                .ok()
+                .and_then(Result::ok)
+                .map(|out| text(&out))
+                .unwrap_or_default();
             panic!(
-                "kpress did not finish within {limit:?} (ran {:?})",
+                "kpress did not finish within {limit:?} (ran {:?}); it printed:\n{printed}",
                 started.elapsed()
             );
         }

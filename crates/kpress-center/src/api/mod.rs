@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod ingest;
+pub mod lease;
 pub mod runs;
 
 use axum::Json;
@@ -14,6 +15,7 @@ pub fn routes() -> Vec<Route> {
     let mut routes = vec![route(Verb::Get, "/healthz", health)];
     routes.extend(runs::routes());
     routes.extend(ingest::routes());
+    routes.extend(lease::routes());
     routes.extend(compare::routes());
     routes
 }

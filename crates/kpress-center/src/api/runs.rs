@@ -6,11 +6,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use kpress_report::wire::{
-    CreateRun, CreatedRun, Finish, RunDetail, RunInfo, RunList, RunStatus, Timeline,
+    CreateRun, CreatedRun, Finish, Mode, RunDetail, RunInfo, RunList, RunStatus, Timeline,
 };
 use serde::Deserialize;
 
+use k8s_openapi::api::apps::v1::Deployment;
+
 use crate::auth::Center;
+use crate::deploy::manifest;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathArgs, QueryArgs};
 use crate::routes::{route, Route, Verb};
@@ -77,12 +80,18 @@ async fn create(
     JsonBody(req): JsonBody<CreateRun>,
 ) -> Result<(StatusCode, Json<CreatedRun>), ApiError> {
     check_create(&req)?;
+    if req.mode == Mode::Deployment && state.cluster().is_none() {
+        return Err(ApiError::BadRequest(
+            "mode: this center does not drive Deployments (start it with --kubernetes)".into(),
+        ));
+    }
     for _ in 0..ID_ATTEMPTS {
         let generated = req.id.is_none();
         let id = match &req.id {
             Some(id) => id.clone(),
             None => token::random_hex(5).map_err(|e| ApiError::Internal(e.to_string()))?,
         };
+        let planned = manifest::plan(&req, &id, state.drive_settings().startup_timeout)?;
         let nonce = token::random_hex(32).map_err(|e| ApiError::Internal(e.to_string()))?;
         let runner_token = state.token().runner_token(&id, &nonce);
         // The registration as it stands, id included, so a re-send is recognised.
@@ -99,11 +108,23 @@ async fn create(
             request_hash,
             token_nonce: nonce,
             token_hash: token::sha256_hex(runner_token.as_bytes()),
+            deployment: planned.as_ref().map(manifest::Planned::record),
         };
         match state.store().create_run(&new).await? {
             Created::New(run) => {
                 tracing::info!(run = %run.id, test = %run.test, runners = run.runners, "run registered");
-                return Ok((StatusCode::CREATED, Json(CreatedRun { run, runner_token })));
+                let manifest = match &planned {
+                    Some(p) => Some(launch(&state, &id, p, &runner_token).await?),
+                    None => None,
+                };
+                return Ok((
+                    StatusCode::CREATED,
+                    Json(CreatedRun {
+                        run,
+                        runner_token,
+                        manifest,
+                    }),
+                ));
             }
             Created::Existing {
                 run,
@@ -116,7 +137,18 @@ async fn create(
                         "run `{id}` was registered under another center token; its runner token cannot be issued again"
                     )));
                 }
-                return Ok((StatusCode::OK, Json(CreatedRun { run, runner_token })));
+                let manifest = match (&planned, state.cluster()) {
+                    (Some(p), Some(c)) => Some(yaml(&p.manifest(&c.runner_url, &runner_token))?),
+                    _ => None,
+                };
+                return Ok((
+                    StatusCode::OK,
+                    Json(CreatedRun {
+                        run,
+                        runner_token,
+                        manifest,
+                    }),
+                ));
             }
             Created::IdTaken if generated => continue,
             Created::IdTaken => {
@@ -129,6 +161,48 @@ async fn create(
     Err(ApiError::Internal(
         "no free run id after several attempts".into(),
     ))
+}
+
+/// Creates a new `deployment`-mode run's Deployment when the registration asks the
+/// center to; returns its manifest. A Deployment the cluster refuses finishes the run
+/// (`failed`, with the cluster's reason), and the caller hears why.
+async fn launch(
+    state: &AppState,
+    id: &str,
+    planned: &manifest::Planned,
+    runner_token: &str,
+) -> Result<String, ApiError> {
+    let cluster = state
+        .cluster()
+        .ok_or_else(|| ApiError::Internal("a deployment-mode run without a cluster".into()))?;
+    let deployment = planned.manifest(&cluster.runner_url, runner_token);
+    let text = yaml(&deployment)?;
+    if !planned.request.create {
+        return Ok(text);
+    }
+    let api: kube::Api<Deployment> =
+        kube::Api::namespaced(cluster.client.clone(), &planned.options.namespace);
+    match api
+        .create(&kube::api::PostParams::default(), &deployment)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(run = id, deployment = %planned.name, namespace = %planned.options.namespace, "created the run's Deployment");
+            Ok(text)
+        }
+        Err(e) => {
+            let reason = format!(
+                "the cluster refused Deployment {}/{}: {e}",
+                planned.options.namespace, planned.name
+            );
+            state.store().finish(id, &reason).await?;
+            Err(ApiError::Cluster(reason))
+        }
+    }
+}
+
+fn yaml(deployment: &Deployment) -> Result<String, ApiError> {
+    kpress_k8s::to_yaml(std::slice::from_ref(deployment)).map_err(ApiError::Internal)
 }
 
 /// `GET /api/runs` parameters; an empty value is no filter.

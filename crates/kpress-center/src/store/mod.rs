@@ -4,7 +4,10 @@
 //! run's row, so concurrent reports of one run are applied one after the other and a
 //! run is finished exactly once; a write is acknowledged only after its commit.
 
+mod deploy;
 mod sql;
+
+pub use deploy::{CleanupTarget, Due, LeaseTiming, NewDeployment};
 
 use std::time::Duration;
 
@@ -65,6 +68,8 @@ pub struct NewRun {
     pub request_hash: String,
     pub token_nonce: String,
     pub token_hash: String,
+    /// Mode `deployment`: the Deployment the run is tied to.
+    pub deployment: Option<NewDeployment>,
 }
 
 /// What registering a run did.
@@ -173,6 +178,9 @@ impl Store {
         let mut tx = self.write().await?;
         if sql::insert_run(&mut tx, run, now).await? {
             sql::insert_runners(&mut tx, &run.id, run.request.runners, now).await?;
+            if let Some(d) = &run.deployment {
+                deploy::insert_deployment(&mut tx, &run.id, d).await?;
+            }
             let info = sql::run_info(&mut tx, &run.id).await?;
             tx.commit().await?;
             return Ok(Created::New(info));
@@ -210,6 +218,7 @@ impl Store {
         let run = sql::run_info(&mut tx, id).await?;
         let extra = sql::run_extra(&mut tx, id).await?;
         let runner_states = sql::runner_states(&mut tx, id).await?;
+        let deployment = deploy::deployment_state(&mut tx, id).await?;
         tx.commit().await?;
         Ok(RunDetail {
             run,
@@ -217,6 +226,7 @@ impl Store {
             summary: extra.summary,
             finish_reason: extra.finish_reason,
             runner_states,
+            deployment,
         })
     }
 
@@ -232,6 +242,7 @@ impl Store {
     /// Deletes the run, its runners and its points.
     pub async fn delete_run(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        deploy::delete(&mut tx, id).await?;
         if !sql::delete_run(&mut tx, id).await? {
             return Err(not_found(id));
         }

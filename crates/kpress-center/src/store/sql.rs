@@ -81,20 +81,20 @@ pub fn name<T: Serialize>(value: &T) -> String {
     }
 }
 
-fn parse_name<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+pub(super) fn parse_name<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_string()))
         .map_err(|_| StoreError::Corrupt(format!("unknown value `{text}`")))
 }
 
-fn to_i64(v: u64) -> Result<i64, StoreError> {
+pub(super) fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{v} is too large to store")))
 }
 
-fn to_u64(v: i64) -> Result<u64, StoreError> {
+pub(super) fn to_u64(v: i64) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative count {v}")))
 }
 
-fn json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+pub(super) fn json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 

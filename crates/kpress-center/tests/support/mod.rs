@@ -52,6 +52,32 @@ impl TestCenter {
         }
     }
 
+    /// A center on a new SQLite file that drives `deployment`-mode runs through the
+    /// API double's client (a plain object store: nothing runs), with `settings`.
+    pub async fn with_cluster(
+        double: &kube_double::ApiDouble,
+        settings: kpress_center::deploy::DriveSettings,
+    ) -> TestCenter {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = format!("sqlite://{}", dir.path().join("center.db").display());
+        let mut config = Config::new(db, TOKEN);
+        config.drive = settings.clone();
+        let store = Store::connect(&config.db)
+            .await
+            .unwrap_or_else(|e| panic!("the store opens: {e}"));
+        let cluster = kpress_center::deploy::Cluster {
+            client: double.client().expect("client"),
+            runner_url: "http://kpress-center.kpress.svc:8070/".into(),
+            settings,
+        };
+        TestCenter {
+            app: app(AppState::with_cluster(store.clone(), &config, cluster)),
+            store,
+            db: config.db.clone(),
+            _dir: Some(dir),
+        }
+    }
+
     /// Sends `call`; checks the answer against openapi.yaml.
     pub async fn send(&self, call: Call) -> Reply {
         let mut builder = Request::builder().method(call.method).uri(&call.path);

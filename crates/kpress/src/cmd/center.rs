@@ -2,6 +2,7 @@
 //! SIGTERM. The service itself lives in `kpress-center`; this is its flags.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -30,6 +31,39 @@ pub struct CenterArgs {
     /// The largest request body, e.g. `32MiB`, `512KiB` or a number of bytes.
     #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
     pub max_body: usize,
+    /// Drive `deployment`-mode runs: create their Deployments, lease their runners
+    /// their shares, remove them when done (kubeconfig or in-cluster credentials).
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// The kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current one).
+    #[arg(long, value_name = "NAME", requires = "kubernetes")]
+    pub kube_context: Option<String>,
+    /// The center's URL as runner pods reach it, e.g. its Service's
+    /// `http://kpress-center.kpress.svc:8070/` (default: the listen address).
+    #[arg(long, value_name = "URL", requires = "kubernetes")]
+    pub runner_url: Option<String>,
+    /// A clean-up hook run when a `deployment`-mode run's Deployment is removed:
+    /// `NAME=https://...` (a webhook) or `NAME=cmd:PROGRAM ARG...` (repeatable).
+    #[arg(
+        long = "hook",
+        value_name = "NAME=URL|NAME=cmd:PROGRAM",
+        requires = "kubernetes"
+    )]
+    pub hooks: Vec<kpress_center::hooks::Hook>,
+    /// Every runner of a `deployment`-mode run must hold its share this long after
+    /// registration, or the run fails and is removed.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::cli::parse_duration)]
+    pub startup_timeout: std::time::Duration,
+    /// How long after a `deployment`-mode test's longest possible end its runners may
+    /// still report before the run is finished without them.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::cli::parse_duration)]
+    pub report_grace: std::time::Duration,
+    /// Attempts per clean-up hook (1 s between the first two, doubling).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub hook_attempts: u32,
 }
 
 pub fn run(args: CenterArgs) -> ExitCode {
@@ -53,6 +87,19 @@ pub fn run(args: CenterArgs) -> ExitCode {
         token,
         metrics_public: args.metrics_public,
         max_body: args.max_body,
+        kube: args
+            .kubernetes
+            .then_some(kpress_center::deploy::KubeSettings {
+                kubeconfig: args.kubeconfig,
+                context: args.kube_context,
+                runner_url: args.runner_url,
+            }),
+        drive: drive_settings(
+            args.startup_timeout,
+            args.report_grace,
+            args.hooks,
+            args.hook_attempts,
+        ),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,6 +120,29 @@ pub fn run(args: CenterArgs) -> ExitCode {
         Ok(()) => ExitCode::from(OK),
         Err(kpress_center::Error::NoToken) => fail(USAGE, kpress_center::Error::NoToken),
         Err(e) => fail(FAILURE, e),
+    }
+}
+
+/// The defaults with the flags' timing and hooks.
+fn drive_settings(
+    startup_timeout: std::time::Duration,
+    report_grace: std::time::Duration,
+    hooks: Vec<kpress_center::hooks::Hook>,
+    hook_attempts: u32,
+) -> kpress_center::deploy::DriveSettings {
+    let defaults = kpress_center::deploy::DriveSettings::default();
+    kpress_center::deploy::DriveSettings {
+        timing: kpress_center::store::LeaseTiming {
+            report_grace_ms: i64::try_from(report_grace.as_millis()).unwrap_or(i64::MAX),
+            ..defaults.timing
+        },
+        startup_timeout,
+        hooks,
+        hook_retry: kpress_center::hooks::RetryPolicy {
+            attempts: hook_attempts,
+            ..defaults.hook_retry
+        },
+        ..defaults
     }
 }
 

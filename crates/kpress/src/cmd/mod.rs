@@ -2,7 +2,8 @@
 
 pub mod audit;
 pub mod center;
-
+mod deployment;
+mod lease;
 pub mod merge;
 pub mod render;
 pub mod report;

@@ -7,7 +7,7 @@ use kpress_engine::run::check_split;
 use kpress_engine::summary;
 use kpress_k8s::job::{self, JobOptions};
 
-use crate::cli::{ClusterArgs, RenderArgs};
+use crate::cli::{ClusterArgs, ClusterMode, RenderArgs};
 use crate::exit::{fail, FAILURE, OK, USAGE};
 
 pub fn run(args: RenderArgs) -> ExitCode {
@@ -15,6 +15,9 @@ pub fn run(args: RenderArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(USAGE, e),
     };
+    if args.cluster.mode == ClusterMode::Deployment {
+        return super::deployment::render(&args, &spec);
+    }
     let options = match job_options(&args.cluster, &spec) {
         Ok(o) => o,
         Err(e) => return fail(USAGE, e),

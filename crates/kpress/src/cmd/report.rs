@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use kpress_engine::scenario::TestSpec;
 use kpress_report::client::{Center, Reporter};
-use kpress_report::wire::{CreateRun, Mode};
+use kpress_report::wire::{CreateRun, DeploymentRequest, Mode};
 
 use crate::cli::{CenterLinkArgs, RunArgs};
 
@@ -16,6 +16,8 @@ pub struct Registered {
     pub center: Center,
     pub run: String,
     pub runner_token: String,
+    /// Mode `deployment`: the run's Deployment, as the center built it.
+    pub manifest: Option<String>,
 }
 
 impl Registered {
@@ -48,6 +50,7 @@ pub struct RunToRegister<'a> {
     pub runners: u64,
     pub app: Option<String>,
     pub labels: BTreeMap<String, String>,
+    pub deployment: Option<DeploymentRequest>,
 }
 
 impl<'a> RunToRegister<'a> {
@@ -65,6 +68,7 @@ impl<'a> RunToRegister<'a> {
             runners,
             app: args.app.clone(),
             labels: BTreeMap::new(),
+            deployment: None,
         }
     }
 }
@@ -72,18 +76,31 @@ impl<'a> RunToRegister<'a> {
 /// Registers the run and says where its results go; `None` (after saying why) when
 /// there is no center or it refused: the test then runs without it.
 pub async fn register(link: &CenterLinkArgs, run: RunToRegister<'_>) -> Option<Registered> {
-    let url = link.center.as_deref()?;
-    let Some(token) = link.center_token.as_deref().filter(|t| !t.is_empty()) else {
-        eprintln!("kpress: --center needs the center's token in KPRESS_CENTER_TOKEN; running without the center");
-        return None;
-    };
-    let center = match Center::new(url, token) {
-        Ok(c) => c,
+    link.center.as_deref()?;
+    match try_register(link, run).await {
+        Ok(registered) => Some(registered),
         Err(e) => {
             eprintln!("kpress: {e}; running without the center");
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// Registers the run with the center `link` names, and says where its results go.
+pub async fn try_register(
+    link: &CenterLinkArgs,
+    run: RunToRegister<'_>,
+) -> Result<Registered, String> {
+    let url = link
+        .center
+        .as_deref()
+        .ok_or("no center given (--center URL or KPRESS_CENTER_URL)")?;
+    let token = link
+        .center_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or("--center needs the center's token in KPRESS_CENTER_TOKEN")?;
+    let center = Center::new(url, token).map_err(|e| e.to_string())?;
     let body = CreateRun {
         id: Some(run.run.to_string()),
         test: run.spec.name.clone(),
@@ -93,26 +110,21 @@ pub async fn register(link: &CenterLinkArgs, run: RunToRegister<'_>) -> Option<R
         scenario: run.spec.source.clone(),
         runners: run.runners,
         labels: run.labels,
+        deployment: run.deployment,
     };
-    match center.create_run(&body).await {
-        Ok(created) => {
-            let registered = Registered {
-                center,
-                run: created.run.id,
-                runner_token: created.runner_token,
-            };
-            eprintln!(
-                "kpress: results go to {}runs/{}",
-                registered.center.url(),
-                registered.run
-            );
-            Some(registered)
-        }
-        Err(e) => {
-            eprintln!("kpress: {e}; running without the center");
-            None
-        }
-    }
+    let created = center.create_run(&body).await.map_err(|e| e.to_string())?;
+    let registered = Registered {
+        center,
+        run: created.run.id,
+        runner_token: created.runner_token,
+        manifest: created.manifest,
+    };
+    eprintln!(
+        "kpress: results go to {}runs/{}",
+        registered.center.url(),
+        registered.run
+    );
+    Ok(registered)
 }
 
 /// Joins a run someone else registered, as one of its runners.

@@ -17,7 +17,7 @@ use crate::cli::{ProgressMode, RunArgs, ScenarioArgs};
 use crate::exit::{self, fail, FAILURE, USAGE};
 use crate::live::Live;
 
-use super::report;
+use super::{lease, report};
 
 pub fn run(mut args: RunArgs) -> ExitCode {
     // Declared before everything that uses it, so it outlives the run (and workers).
@@ -50,16 +50,6 @@ pub fn run(mut args: RunArgs) -> ExitCode {
     if let Some(n) = args.workers {
         return super::workers::run(&args, &spec, n);
     }
-    let segment = match segment_of(&args) {
-        Ok(s) => s,
-        Err(e) => return fail(USAGE, e),
-    };
-    let run_id = args.run_id.clone().unwrap_or_else(summary::new_run_id);
-    let mut options = RunOptions::new(segment);
-    options.start_at = args.start_at;
-    if let Some(t) = args.threads {
-        options.threads = t.max(1);
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,11 +58,33 @@ pub fn run(mut args: RunArgs) -> ExitCode {
         Err(e) => return fail(FAILURE, format!("cannot start the runtime: {e}")),
     };
     let control = Arc::new(Control::default());
+    let (segment, start_at) = if args.lease {
+        runtime.spawn(watch_signals(control.clone()));
+        match runtime.block_on(lease::obtain(&args, &control)) {
+            Ok(lease::Share::Run { segment, start_at }) => (segment, Some(start_at)),
+            Ok(lease::Share::Idle(why)) => return lease::idle(&runtime, &why),
+            Err(e) => return fail(FAILURE, e),
+        }
+    } else {
+        match segment_of(&args) {
+            Ok(s) => (s, args.start_at),
+            Err(e) => return fail(USAGE, e),
+        }
+    };
+    let run_id = args.run_id.clone().unwrap_or_else(summary::new_run_id);
+    let mut options = RunOptions::new(segment);
+    options.start_at = start_at;
+    if let Some(t) = args.threads {
+        options.threads = t.max(1);
+    }
     let mut live = Live::new(args.progress, spec.nominal_duration());
     let reporter = runtime.block_on(reporter_for(&args, &spec, segment, &run_id));
     let outcome = runtime.block_on(async {
-        tokio::spawn(watch_signals(control.clone()));
-        if let Some(dir) = &args.pod_info_dir {
+        if !args.lease {
+            tokio::spawn(watch_signals(control.clone()));
+        }
+        // A leased share's start comes from the center, never from a pod annotation.
+        if let Some(dir) = args.pod_info_dir.as_ref().filter(|_| !args.lease) {
             options.start_at =
                 Some(wait_for_start(&dir.join("start-at"), &control, args.start_timeout).await?);
         }
@@ -93,6 +105,11 @@ pub fn run(mut args: RunArgs) -> ExitCode {
         report::say_if_undelivered(runtime.block_on(reporter.finish(summary.as_ref())));
     }
     match (outcome, summary) {
+        // Signalled while running (scaled away): exit like any run.
+        (Ok(_), Some(summary)) if args.lease && summary.status != summary::Status::Interrupted => {
+            finish(&summary, args.summary_out.as_deref(), args.progress);
+            lease::idle(&runtime, &format!("share {segment} is done and reported"))
+        }
         (Ok(_), Some(summary)) => finish(&summary, args.summary_out.as_deref(), args.progress),
         (Err(RunError::Plan(e)), _) => fail(USAGE, e),
         (Err(e), _) => fail(FAILURE, e),

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use kpress_k8s::submit::{self, Event, SubmitError, SubmitOptions};
 
-use crate::cli::{DeleteArgs, ListArgs, SubmitArgs};
+use crate::cli::{ClusterMode, DeleteArgs, ListArgs, SubmitArgs};
 use crate::exit::{fail, FAILURE, OK, USAGE};
 use crate::live::Live;
 
 use super::report;
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+/// A small multi-threaded runtime for talking to a cluster or a center.
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -26,6 +27,9 @@ pub fn run(args: SubmitArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(USAGE, e),
     };
+    if args.cluster.mode == ClusterMode::Deployment {
+        return super::deployment::submit(&args, &spec);
+    }
     let job = match super::render::job_options(&args.cluster, &spec) {
         Ok(o) => o,
         Err(e) => return fail(USAGE, e),
@@ -51,6 +55,7 @@ pub fn run(args: SubmitArgs) -> ExitCode {
                 ),
             ]
             .into(),
+            deployment: None,
         },
     ));
     if let Some(r) = &registered {
