@@ -35,6 +35,7 @@ fn submit(
     run: &str,
     runners: &str,
     out: &Path,
+    extra: &[&str],
 ) -> std::process::Child {
     let url = format!("http://{}", center.addr);
     let mut cmd = cluster.submit(&[
@@ -52,6 +53,7 @@ fn submit(
         "--summary-out",
         out.to_str().unwrap_or_default(),
     ]);
+    cmd.args(extra);
     cmd.env("KPRESS_CENTER_TOKEN", CENTER_TOKEN);
     cmd.spawn().expect("spawn kpress submit")
 }
@@ -156,7 +158,7 @@ fn a_deployment_run_merges_like_the_job_mode_and_leaves_nothing() {
 
     let out_path = w.path("deployment.json");
     let out = wait_with_limit(
-        submit(&cluster, &center, &file, "dep1", "3", &out_path),
+        submit(&cluster, &center, &file, "dep1", "3", &out_path, &[]),
         LIMIT,
     );
     assert_eq!(code(&out), 0, "{}", text(&out));
@@ -238,7 +240,7 @@ fn a_runner_restarted_mid_test_does_not_run_its_share_twice() {
     let center = center(&w, &cluster, &[]);
     let file = scenario(&w, &target.url, "4s");
     let out_path = w.path("merged.json");
-    let child = submit(&cluster, &center, &file, "dep2", "2", &out_path);
+    let child = submit(&cluster, &center, &file, "dep2", "2", &out_path, &[]);
     let (start, name) = wait_for_start(&center, "dep2");
     sleep_until(start + Duration::from_millis(1500));
     cluster
@@ -305,7 +307,7 @@ fn a_runner_that_never_reports_ends_the_run_partial_and_it_is_still_cleaned_up()
         &format!("name: e2e\ndefaults: {{ baseUrl: '{}' }}\nscenarios:\n  s:\n    executor: constant-arrival-rate\n    rate: 100\n    duration: 2s\n    gracefulStop: 1s\n    preAllocatedVUs: 6\n    requests: [GET /]\n", target.url),
     );
     let out_path = w.path("merged.json");
-    let child = submit(&cluster, &center, &file, "dep3", "2", &out_path);
+    let child = submit(&cluster, &center, &file, "dep3", "2", &out_path, &[]);
     let (start, name) = wait_for_start(&center, "dep3");
     sleep_until(start + Duration::from_millis(500));
     cluster.double.never_schedule(&name, 1).expect("fault set");
@@ -420,4 +422,45 @@ fn render_mode_deployment_prints_what_the_center_would_run_and_it_validates() {
         "{}",
         text(&alone)
     );
+}
+
+#[test]
+fn a_runner_that_never_starts_fails_the_run_at_the_start_up_timeout_and_it_is_cleaned_up() {
+    let target = TestTarget::start();
+    let w = Workdir::new();
+    let cluster = Cluster::start(&w);
+    let center = center(&w, &cluster, &[]);
+    let file = scenario(&w, &target.url, "2s");
+    let app = kpress_k8s::labels::AppLabel::default();
+    let name = kpress_k8s::deployment::deployment_name(&app, "e2e", "dep4");
+    // Replica slot 1 never pulls its image: its share is never leased, nobody starts.
+    cluster
+        .double
+        .image_pull_backoff(&name, 1)
+        .expect("fault set");
+    let out_path = w.path("merged.json");
+    let out = wait_with_limit(
+        submit(
+            &cluster,
+            &center,
+            &file,
+            "dep4",
+            "2",
+            &out_path,
+            &["--startup-timeout", "3s"],
+        ),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("only 1 of 2 runner(s) leased their share"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(served(&target), 0, "no runner started alone");
+    let run = center.ok("GET", "/api/runs/dep4", CENTER_TOKEN, None);
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run["deployment"]["start_at"], Value::Null);
+    assert_eq!(run["deployment"]["cleanup"]["ok"], true, "{run}");
+    assert_eq!(leftovers(&cluster, "dep4"), 0, "the stuck pod went too");
 }
