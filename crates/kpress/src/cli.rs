@@ -35,7 +35,7 @@ pub enum Command {
     Submit(SubmitArgs),
     /// The tests kpress runs or ran in a namespace.
     List(ListArgs),
-    /// Delete a run's Job and pods.
+    /// Delete a run's Job or Deployment and its pods.
     Delete(DeleteArgs),
     /// Find, price and prune the leftovers of one-off workloads in a cluster.
     Audit(AuditArgs),

@@ -404,6 +404,42 @@ fn render_mode_deployment_prints_what_the_center_would_run_and_it_validates() {
         "render creates nothing in the cluster"
     );
 
+    // Applied by someone else, it is a run `kpress list` shows and `kpress delete` ends.
+    cluster.runtime.block_on(async {
+        let api: kube::Api<Deployment> =
+            kube::Api::namespaced(cluster.double.client().expect("client"), "default");
+        api.create(&kube::api::PostParams::default(), &deployment)
+            .await
+            .expect("applied");
+    });
+    let kpress = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kpress"))
+            .args(args)
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .output()
+            .expect("run kpress")
+    };
+    let listed = kpress(&["list"]);
+    assert_eq!(code(&listed), 0, "{}", text(&listed));
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    assert!(
+        text(&listed).contains(&format!("deployment/{name}")) && text(&listed).contains("rend1"),
+        "{}",
+        text(&listed)
+    );
+    let deleted = kpress(&["delete", "rend1"]);
+    assert_eq!(code(&deleted), 0, "{}", text(&deleted));
+    assert!(
+        text(&deleted).contains(&format!("deleted deployment/{name}")),
+        "{}",
+        text(&deleted)
+    );
+    assert_eq!(
+        leftovers(&cluster, "rend1"),
+        0,
+        "kpress delete left nothing"
+    );
+
     let alone = Command::new(env!("CARGO_BIN_EXE_kpress"))
         .args([
             "render",

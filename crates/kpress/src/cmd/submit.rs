@@ -127,13 +127,13 @@ pub fn list(args: ListArgs) -> ExitCode {
         Ok(Err(e)) => fail(FAILURE, e),
         Ok(Ok(rows)) => {
             println!(
-                "{:<22} {:<24} {:>7} {:>8}  STATUS",
-                "RUN", "TEST", "RUNNERS", "AGE"
+                "{:<22} {:<24} {:<40} {:>7} {:>8}  STATUS",
+                "RUN", "TEST", "OBJECT", "RUNNERS", "AGE"
             );
             for r in rows {
                 println!(
-                    "{:<22} {:<24} {:>7} {:>7}s  {}",
-                    r.run, r.test, r.runners, r.age_seconds, r.status
+                    "{:<22} {:<24} {:<40} {:>7} {:>7}s  {}",
+                    r.run, r.test, r.object, r.runners, r.age_seconds, r.status
                 );
             }
             ExitCode::from(OK)
@@ -149,13 +149,13 @@ pub fn delete(args: DeleteArgs) -> ExitCode {
     match deleted {
         Err(code) => code,
         Ok(Err(e)) => fail(FAILURE, e),
-        Ok(Ok(jobs)) if jobs.is_empty() => fail(
+        Ok(Ok(objects)) if objects.is_empty() => fail(
             FAILURE,
             format!("no run {} in namespace {}", args.run, args.namespace),
         ),
-        Ok(Ok(jobs)) => {
-            for j in jobs {
-                println!("deleted Job {}/{j} and its pods", args.namespace);
+        Ok(Ok(objects)) => {
+            for o in objects {
+                println!("deleted {o} and its pods in namespace {}", args.namespace);
             }
             ExitCode::from(OK)
         }
