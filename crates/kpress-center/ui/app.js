@@ -361,6 +361,33 @@ function runnersView(run) {
     { id: 'runners-table' });
 }
 
+// A deployment-mode run: its Deployment, the start barrier, and what removing it did.
+function deploymentView(run) {
+  const d = run.deployment;
+  const c = d.cleanup;
+  const cleanup = c
+    ? el('span', { class: `badge ${c.ok ? 'status-passed' : 'status-failed'}`, id: 'cleanup-state' }, c.ok ? 'removed' : 'clean-up failed')
+    : el('span', { class: 'badge status-running', id: 'cleanup-state' }, run.status === 'running' ? 'running' : 'removing');
+  const facts = definitionList([
+    ['Deployment', el('code', { id: 'deployment-name' }, `${d.namespace}/${d.name}`)],
+    ['Created by', d.created_by_center ? 'the center' : 'whoever applied it'],
+    ['Shares leased', el('span', { id: 'deployment-leased', dataset: { value: String(d.leased) } }, `${d.leased} of ${run.runners}`)],
+    ['Start', d.start_at ? timeEl(d.start_at) : el('span', {}, 'when every share is leased, by ', timeEl(d.start_by))],
+    d.report_by && ['Report by', timeEl(d.report_by)],
+    ['Clean-up', cleanup],
+    c?.error && ['Clean-up error', c.error],
+  ]);
+  if (!c?.hooks?.length) return [facts];
+  return [facts, table(['Hook', 'Outcome', { label: 'Attempts', num: true }, 'Error', 'Finished'],
+    c.hooks.map((h) => el('tr', { dataset: { ok: String(h.ok) } },
+      el('td', {}, h.name),
+      el('td', {}, runnerBadge(h.ok ? 'completed' : 'failed')),
+      numCell(String(h.attempts), h.attempts),
+      el('td', { class: 'message' }, h.error ?? ''),
+      el('td', {}, timeEl(h.finished)))),
+    { id: 'hooks-table' })];
+}
+
 function renderCharts(points) {
   const series = (name, y) => ({ name, points: points.map((p) => ({ x: p.t, y: y(p) })) });
   const pct = (v) => (isNum(v) ? v * 100 : null);
@@ -395,6 +422,10 @@ function renderRun(run, points, chartsChanged) {
     ? errorsView(s.errors, s.metrics?.http_reqs?.count)
     : el('p', { class: 'muted' }, 'Errors by class come with the merged summary.'));
   document.getElementById('runners').replaceChildren(runnersView(run));
+  if (run.deployment) {
+    document.getElementById('deployment').replaceChildren(...deploymentView(run));
+    document.getElementById('deployment-section').hidden = false;
+  }
   const scenario = document.getElementById('scenario');
   if (run.scenario && scenario.textContent !== run.scenario) {
     scenario.textContent = run.scenario;

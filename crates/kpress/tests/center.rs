@@ -461,9 +461,45 @@ fn the_web_ui_shows_real_runs_in_chromium() {
     );
     let w = Workdir::new();
     let target = TestTarget::start();
-    let center = Center::start(&format!("sqlite://{}", w.path("ui.db").to_string_lossy()));
+    // A center driving Deployments (in an API double), for a deployment-mode run's page.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let double = runtime
+        .block_on(kube_double::ApiDouble::start())
+        .expect("double");
+    let kubeconfig = double.write_kubeconfig(w.dir.path()).expect("kubeconfig");
+    let center = Center::start_with(
+        &format!("sqlite://{}", w.path("ui.db").to_string_lossy()),
+        &[
+            "--kubernetes",
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
+        ],
+    );
     reported_run(&w, &target, &center, "ui-a", "2ms");
     reported_run(&w, &target, &center, "ui-b", "6ms");
+    let registered = center.ok(
+        "POST",
+        "/api/runs",
+        TOKEN,
+        Some(&json!({
+            "id": "ui-dep",
+            "test": "quick",
+            "mode": "deployment",
+            "scenario": "name: quick\nscenarios:\n  s:\n    executor: shared-iterations\n    vus: 2\n    iterations: 4\n    requests: [GET http://127.0.0.1:9/]\n",
+            "runners": 2,
+            "deployment": {"namespace": "load", "create": false},
+        })),
+    );
+    let runner_token = registered["runner_token"].as_str().expect("runner token");
+    center.ok(
+        "POST",
+        "/api/runs/ui-dep/lease",
+        runner_token,
+        Some(&json!({"pod": "quick-pod-a", "process": "1"})),
+    );
     let child = Command::new("node")
         .arg("ui.test.mjs")
         .current_dir(&browser)
@@ -471,6 +507,7 @@ fn the_web_ui_shows_real_runs_in_chromium() {
         .env("KPRESS_CENTER_TOKEN", TOKEN)
         .env("RUN_A", "ui-a")
         .env("RUN_B", "ui-b")
+        .env("RUN_DEPLOYMENT", "ui-dep")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -478,4 +515,10 @@ fn the_web_ui_shows_real_runs_in_chromium() {
         .expect("node is needed for the browser test");
     let out = wait_with_limit(child, Duration::from_secs(240));
     assert_eq!(code(&out), 0, "the browser test failed:\n{}", text(&out));
+    assert!(
+        text(&out).contains("ui-test: deployment load/")
+            && text(&out).contains("1 of 2 shares leased"),
+        "the deployment run's page was not checked:\n{}",
+        text(&out)
+    );
 }

@@ -37,6 +37,7 @@ function parseArgs(argv) {
     runA: flags['run-a'] ?? positional[2] ?? env.RUN_A,
     runB: flags['run-b'] ?? positional[3] ?? env.RUN_B,
     runLive: flags['run-live'] ?? positional[4] ?? env.RUN_LIVE,
+    runDeployment: flags['run-deployment'] ?? env.RUN_DEPLOYMENT,
     chromium: flags.chromium ?? env.CHROMIUM ?? '/usr/bin/chromium',
   };
 }
@@ -256,6 +257,22 @@ async function livePage(page, cfg, step) {
   log(`live run page refreshed: ${before} → ${after} points`);
 }
 
+// A deployment-mode run's page shows its Deployment and how many shares are leased.
+async function deploymentPage(page, cfg, step) {
+  step.name = `deployment run page ${cfg.runDeployment}`;
+  const run = await apiGet(page.request, cfg.url, `/api/runs/${encodeURIComponent(cfg.runDeployment)}`);
+  check(run.deployment, `RUN_DEPLOYMENT ${cfg.runDeployment} has no deployment`);
+  await page.goto(`${cfg.url}/runs/${encodeURIComponent(cfg.runDeployment)}`);
+  await page.locator('#deployment-name').waitFor();
+  check(await page.locator('#deployment-section').isVisible(), 'the deployment section is hidden');
+  const name = await page.locator('#deployment-name').textContent();
+  check(name === `${run.deployment.namespace}/${run.deployment.name}`, `deployment shown as "${name}"`);
+  const leased = await page.locator('#deployment-leased').getAttribute('data-value');
+  check(Number(leased) === run.deployment.leased, `leased shown ${leased}, the API ${run.deployment.leased}`);
+  check((await page.locator('#cleanup-state').textContent()).length > 0, 'no clean-up state');
+  log(`deployment ${name} shown with ${leased} of ${run.runners} shares leased`);
+}
+
 async function main() {
   const cfg = parseArgs(process.argv.slice(2));
   let mock = null;
@@ -289,6 +306,7 @@ async function main() {
     await runPage(page, cfg, step);
     await comparePage(page, cfg, step);
     if (cfg.runLive) await livePage(page, cfg, step);
+    if (cfg.runDeployment) await deploymentPage(page, cfg, step);
     // Late errors (a refresh after the last check) count too.
     await page.waitForTimeout(300);
   } catch (err) {
