@@ -73,6 +73,12 @@ pub fn run(args: CenterArgs) -> ExitCode {
             "the center needs a token: pass --token TOKEN or set KPRESS_CENTER_TOKEN",
         );
     };
+    if let Some(name) = duplicate_hook(&args.hooks) {
+        return fail(
+            USAGE,
+            format!("--hook {name}: two hooks have this name; a run's clean-up records each by its name"),
+        );
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -121,6 +127,15 @@ pub fn run(args: CenterArgs) -> ExitCode {
         Err(kpress_center::Error::NoToken) => fail(USAGE, kpress_center::Error::NoToken),
         Err(e) => fail(FAILURE, e),
     }
+}
+
+/// The first hook name given twice, if any.
+fn duplicate_hook(hooks: &[kpress_center::hooks::Hook]) -> Option<&str> {
+    hooks
+        .iter()
+        .enumerate()
+        .find(|(i, h)| hooks[..*i].iter().any(|e| e.name == h.name))
+        .map(|(_, h)| h.name.as_str())
 }
 
 /// The defaults with the flags' timing and hooks.
@@ -176,6 +191,25 @@ fn parse_size(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hook_names_must_differ() {
+        let parse = |specs: &[&str]| -> Vec<kpress_center::hooks::Hook> {
+            specs
+                .iter()
+                .map(|s| s.parse().unwrap_or_else(|e| panic!("{s}: {e}")))
+                .collect()
+        };
+        assert_eq!(duplicate_hook(&parse(&["a=cmd:true", "b=cmd:true"])), None);
+        assert_eq!(
+            duplicate_hook(&parse(&[
+                "a=cmd:true",
+                "b=cmd:true",
+                "a=https://example.invalid/"
+            ])),
+            Some("a")
+        );
+    }
 
     #[test]
     fn sizes_parse_with_their_units() {
