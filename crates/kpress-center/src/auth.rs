@@ -86,13 +86,8 @@ impl FromRequestParts<AppState> for Reporter {
         let caller = identify(&parts.headers, state).await?;
         let PathArgs((run, index)) =
             PathArgs::<(String, u64)>::from_request_parts(parts, state).await?;
-        match caller {
-            Caller::Center => Ok(Reporter { run, index }),
-            Caller::Runner(own) if own == run => Ok(Reporter { run, index }),
-            Caller::Runner(_) => Err(ApiError::Forbidden(
-                "this runner token belongs to another run".into(),
-            )),
-        }
+        may_report(&caller, &run)?;
+        Ok(Reporter { run, index })
     }
 }
 
@@ -109,13 +104,19 @@ impl FromRequestParts<AppState> for RunReporter {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = identify(&parts.headers, state).await?;
         let PathArgs(run) = PathArgs::<String>::from_request_parts(parts, state).await?;
-        match caller {
-            Caller::Center => Ok(RunReporter { run }),
-            Caller::Runner(own) if own == run => Ok(RunReporter { run }),
-            Caller::Runner(_) => Err(ApiError::Forbidden(
-                "this runner token belongs to another run".into(),
-            )),
-        }
+        may_report(&caller, &run)?;
+        Ok(RunReporter { run })
+    }
+}
+
+/// Whether `caller` may report to run `run`: the center, or that run's runners.
+fn may_report(caller: &Caller, run: &str) -> Result<(), ApiError> {
+    match caller {
+        Caller::Center => Ok(()),
+        Caller::Runner(own) if own == run => Ok(()),
+        Caller::Runner(_) => Err(ApiError::Forbidden(
+            "this runner token belongs to another run".into(),
+        )),
     }
 }
 

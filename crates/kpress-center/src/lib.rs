@@ -131,7 +131,11 @@ impl Server {
             return Err(Error::NoToken);
         }
         let client = match &config.kube {
-            Some(kube) => Some(deploy::connect(kube).await.map_err(Error::Cluster)?),
+            Some(kube) => Some(
+                kpress_k8s::connect_to(kube.kubeconfig.as_deref(), kube.context.as_deref())
+                    .await
+                    .map_err(Error::Cluster)?,
+            ),
             None => None,
         };
         Server::bind_with_client(config, client).await

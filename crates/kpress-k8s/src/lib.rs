@@ -32,17 +32,30 @@ pub fn to_yaml<T: serde::Serialize>(objects: &[T]) -> Result<String, String> {
 /// A client from the usual configuration: `KUBECONFIG` (or `~/.kube/config`) with
 /// `context` or its current context, else the in-cluster service account.
 pub async fn connect(context: Option<&str>) -> Result<kube::Client, String> {
-    let config = match context {
-        Some(context) => {
-            let options = kube::config::KubeConfigOptions {
-                context: Some(context.to_owned()),
-                ..Default::default()
-            };
-            kube::Config::from_kubeconfig(&options)
+    connect_to(None, context).await
+}
+
+/// [`connect`], reading the kubeconfig file `kubeconfig` when one is given.
+pub async fn connect_to(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<kube::Client, String> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    let config = match (kubeconfig, context) {
+        (Some(path), _) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{}: {e}", path.display()))?
         }
-        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| e.to_string())?,
+        (None, None) => kube::Config::infer().await.map_err(|e| e.to_string())?,
     };
     let url = config.cluster_url.to_string();
     kube::Client::try_from(config).map_err(|e| format!("{url}: {e}"))

@@ -5,6 +5,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, PropagationPolicy};
 
 use crate::labels;
@@ -33,14 +34,7 @@ pub async fn list(client: kube::Client, namespace: &str) -> Result<Vec<RunRow>, 
         .items
         .iter()
         .map(|j| {
-            let label = |k: &str| {
-                j.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(k))
-                    .cloned()
-                    .unwrap_or_default()
-            };
+            let label = |k: &str| label_of(&j.metadata, k);
             let status = j.status.as_ref();
             let condition = status
                 .and_then(|s| s.conditions.as_ref())
@@ -64,12 +58,7 @@ pub async fn list(client: kube::Client, namespace: &str) -> Result<Vec<RunRow>, 
                 object: format!("job/{}", j.metadata.name.clone().unwrap_or_default()),
                 status: state,
                 runners: j.spec.as_ref().and_then(|s| s.completions).unwrap_or(0),
-                age_seconds: j
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| now.as_second() - t.0.as_second())
-                    .unwrap_or(0),
+                age_seconds: age_seconds(&j.metadata, now),
             }
         })
         .collect();
@@ -98,14 +87,7 @@ async fn deployment_rows(
         .items
         .iter()
         .map(|d| {
-            let label = |k: &str| {
-                d.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(k))
-                    .cloned()
-                    .unwrap_or_default()
-            };
+            let label = |k: &str| label_of(&d.metadata, k);
             let ready = d
                 .status
                 .as_ref()
@@ -118,15 +100,25 @@ async fn deployment_rows(
                 object: format!("deployment/{}", d.metadata.name.clone().unwrap_or_default()),
                 status: format!("deployment ({ready} of {replicas} ready)"),
                 runners: replicas,
-                age_seconds: d
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map(|t| now.as_second() - t.0.as_second())
-                    .unwrap_or(0),
+                age_seconds: age_seconds(&d.metadata, now),
             }
         })
         .collect())
+}
+
+fn label_of(meta: &ObjectMeta, key: &str) -> String {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn age_seconds(meta: &ObjectMeta, now: k8s_openapi::jiff::Timestamp) -> i64 {
+    meta.creation_timestamp
+        .as_ref()
+        .map(|t| now.as_second() - t.0.as_second())
+        .unwrap_or(0)
 }
 
 /// Deletes every Job and Deployment (and, through propagation, every pod) of run

@@ -68,22 +68,3 @@ impl Default for DriveSettings {
         }
     }
 }
-
-/// A client for the cluster `settings` describe.
-pub async fn connect(settings: &KubeSettings) -> Result<kube::Client, String> {
-    let options = kube::config::KubeConfigOptions {
-        context: settings.context.clone(),
-        ..Default::default()
-    };
-    let config = match &settings.kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => return kpress_k8s::connect(settings.context.as_deref()).await,
-    };
-    kube::Client::try_from(config).map_err(|e| e.to_string())
-}

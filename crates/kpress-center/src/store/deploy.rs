@@ -171,7 +171,7 @@ impl Store {
         set_lease_holder(&mut tx, id, idx, pod, process, now).await?;
         let mut start_at = deployment.start_at;
         if start_at.is_none() {
-            let fresh = fresh_leases(&mut tx, id, now - timing.ttl_ms).await?;
+            let fresh = leases_renewed_since(&mut tx, id, now - timing.ttl_ms).await?;
             if fresh >= run.runners {
                 let at = now + timing.start_margin_ms;
                 let report_by = at + deployment.max_duration_ms + timing.report_grace_ms;
@@ -219,7 +219,7 @@ impl Store {
             let id: String = row.try_get("id")?;
             let runners = to_u64(row.try_get("runners")?)?;
             if row.try_get::<Option<i64>, _>("start_at")?.is_none() {
-                let leased = leases(&mut conn, &id).await?.len() as u64;
+                let leased = leases_renewed_since(&mut conn, &id, i64::MIN).await?;
                 due.push(Due::StartMissed {
                     id,
                     leased,
@@ -304,7 +304,7 @@ pub(super) async fn deployment_state(
     let Some(row) = row else {
         return Ok(None);
     };
-    let leased = leases(conn, id).await?.len() as u64;
+    let leased = leases_renewed_since(conn, id, i64::MIN).await?;
     Ok(Some(DeploymentState {
         namespace: row.try_get("namespace")?,
         name: row.try_get("name")?,
@@ -434,8 +434,12 @@ async fn mark_started(conn: &mut AnyConnection, id: &str, idx: u64) -> Result<()
     Ok(())
 }
 
-/// Leases renewed since `since`.
-async fn fresh_leases(conn: &mut AnyConnection, id: &str, since: i64) -> Result<u64, StoreError> {
+/// Leases renewed since `since` (all of them with `i64::MIN`), counted in the database.
+async fn leases_renewed_since(
+    conn: &mut AnyConnection,
+    id: &str,
+    since: i64,
+) -> Result<u64, StoreError> {
     let row = sqlx::query("SELECT COUNT(*) AS n FROM leases WHERE run_id = $1 AND renewed >= $2")
         .bind(id)
         .bind(since)

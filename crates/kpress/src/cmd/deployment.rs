@@ -93,7 +93,7 @@ pub fn submit(args: &SubmitArgs, spec: &TestSpec) -> ExitCode {
             FAILURE,
             format!(
                 "no runner delivered a result ({}): {}",
-                status_name(detail.run.status),
+                kpress_center::store::status_name(detail.run.status),
                 detail.finish_reason.as_deref().unwrap_or("no reason given")
             ),
         ),
@@ -241,11 +241,4 @@ fn say_cleanup(namespace: &str, name: &str, c: &kpress_report::wire::Cleanup) {
             ),
         }
     }
-}
-
-fn status_name(status: RunStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

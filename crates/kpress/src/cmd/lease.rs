@@ -108,19 +108,7 @@ pub async fn obtain(args: &RunArgs, control: &Control) -> Result<Share, String> 
 /// runner of a Deployment that exited would be restarted.
 pub fn idle(runtime: &tokio::runtime::Runtime, why: &str) -> ExitCode {
     eprintln!("kpress: {why}; idling until the Deployment is scaled away");
-    runtime.block_on(async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
-        }
-    });
+    runtime.block_on(kpress_center::shutdown_signal());
     ExitCode::from(OK)
 }
 
@@ -129,10 +117,5 @@ fn pod_name() -> String {
     std::env::var("KPRESS_POD_NAME")
         .ok()
         .filter(|n| !n.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(super::report::host_name)
 }
