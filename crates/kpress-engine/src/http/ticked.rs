@@ -175,8 +175,9 @@ fn with_ticker<R>(f: impl FnOnce(&mut Ticker) -> R) -> Option<R> {
     TICKER.with_borrow_mut(|slot| {
         if slot.is_none() {
             let handle = tokio::runtime::Handle::try_current().ok()?;
-            *slot = Some(Ticker::new().ok()?);
-            handle.spawn(drive());
+            let ticker = Ticker::new().ok()?;
+            handle.spawn(drive(ForgetTicker(ticker.id)));
+            *slot = Some(ticker);
         }
         slot.as_mut().map(f)
     })
@@ -271,9 +272,12 @@ impl Ticker {
 }
 
 /// The thread's driver: while any task waits, poll the epoll instance once per tick.
-async fn drive() {
-    // The driver ends with its runtime; a later runtime on this thread needs a new one.
-    let _forget = ForgetTicker;
+/// It ends with its runtime and, through `forget`, takes its ticker along, so that a
+/// later runtime on this thread gets a new one: `forget` is handed in rather than made
+/// inside, because a runtime dropped before it ever polled the driver drops only what
+/// the future captured.
+async fn drive(forget: ForgetTicker) {
+    let _forget = forget;
     // Two timers, the next tick's and the one after: when one fires, the other is
     // already the timer wheel's earliest entry, so re-arming this one (or any
     // dispatcher sleep on the coming tick) is not earlier than the wheel's next
@@ -322,13 +326,16 @@ async fn drive() {
     }
 }
 
-struct ForgetTicker;
+/// Clears this thread's ticker when dropped, if it is still the one with this id.
+struct ForgetTicker(u64);
 
 impl Drop for ForgetTicker {
     fn drop(&mut self) {
         let _ = TICKER.try_with(|slot| {
             if let Ok(mut slot) = slot.try_borrow_mut() {
-                *slot = None;
+                if slot.as_ref().is_some_and(|t| t.id == self.0) {
+                    *slot = None;
+                }
             }
         });
     }
@@ -448,6 +455,23 @@ mod tests {
         }
     }
 
+    /// Exchanges pings until the kernel stamps an answer. Linux turns receive
+    /// stamping on for the whole stack from a work queue when the first socket asks
+    /// for it, so on a machine where nothing stamped yet the first packets may carry
+    /// none (the engine then times by the read, as for a plain connection).
+    async fn until_stamped(conn: &mut TickedTcp) {
+        for _ in 0..500 {
+            conn.write_all(b"ping").await.unwrap();
+            let mut buf = [0u8; 4];
+            conn.read_exact(&mut buf).await.unwrap();
+            if conn.take_received_at().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the kernel never stamped a receive");
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -460,6 +484,7 @@ mod tests {
         let addr = ponger();
         runtime().block_on(async {
             let mut conn = connect(addr).await;
+            until_stamped(&mut conn).await;
             for _ in 0..3 {
                 conn.write_all(b"ping").await.unwrap();
                 // The thread is busy elsewhere while the answer arrives.
@@ -485,6 +510,8 @@ mod tests {
         runtime().block_on(async {
             let mut a = connect(addr).await;
             let mut b = connect(addr).await;
+            until_stamped(&mut a).await;
+            until_stamped(&mut b).await;
             for _ in 0..50 {
                 let start = Instant::now();
                 a.write_all(b"ping").await.unwrap();
