@@ -143,3 +143,26 @@ fn abort_on_fail_stops_the_run() {
         .contains("http_req_failed rate<0.5"));
     assert!(summary.errors.get("connect refused").copied().unwrap_or(0) > 0);
 }
+
+#[test]
+fn an_arrival_rate_scenario_lasts_its_duration_and_lets_its_last_iterations_finish() {
+    // k6 runs an arrival-rate scenario for its whole duration and only then cuts what
+    // is still in flight after `gracefulStop`: with `gracefulStop: 0s` the iterations
+    // of the last slots, which finish long before the duration ends, still count.
+    let target = TestTarget::start(false);
+    let body = "  s:\n    executor: constant-arrival-rate\n    rate: 4\n    timeUnit: 1s\n    duration: 2s\n    gracefulStop: 0s\n    preAllocatedVUs: 2\n    requests: ['GET /?delay=50ms']\n";
+    for threads in [1, 3] {
+        let (summary, _) = run_yaml(&yaml(&target.url, body), threads);
+        assert_eq!(
+            summary.metrics.iterations.count, 8,
+            "on {threads} threads: {:?}",
+            summary.errors
+        );
+        assert_eq!(summary.metrics.http_req_failed.fails, 0);
+        assert!(
+            summary.duration_s >= 2.0,
+            "ran {} s of a 2 s scenario",
+            summary.duration_s
+        );
+    }
+}

@@ -60,6 +60,11 @@ pub async fn arrivals(
     }
     // Closing the VUs' queues ends each of them after its iteration in flight.
     pool.slots.clear();
+    // As in k6, the scenario lasts its whole duration, and `gracefulStop` counts from
+    // its end, not from the last slot: the last iterations run to completion.
+    if !control.stopping() {
+        wait::sleep_until(start + schedule.duration(), &mut wake).await;
+    }
     wait::drain(&mut pool.tasks, graceful_stop, &mut wake).await;
 }
 
