@@ -166,3 +166,41 @@ fn an_arrival_rate_scenario_lasts_its_duration_and_lets_its_last_iterations_fini
         );
     }
 }
+
+#[test]
+fn a_tight_pool_waits_a_tick_for_a_vu_instead_of_dropping() {
+    // Slots are dispatched once per 1 ms timer tick. Two VUs of a fast server can run
+    // far more than one iteration per tick each, as they would under k6's timers.
+    let target = TestTarget::start(false);
+    let body = "  s:\n    executor: constant-arrival-rate\n    rate: 4000\n    timeUnit: 1s\n    duration: 2s\n    preAllocatedVUs: 2\n    maxVUs: 2\n    requests: [GET /]\n";
+    let (summary, _) = run_yaml(&yaml(&target.url, body), 1);
+    let m = &summary.metrics;
+    assert_eq!(m.iterations.count + m.dropped_iterations.count, 8000);
+    assert!(
+        m.dropped_iterations.count < 800,
+        "dropped {} of 8000 with two VUs one tick apart could run 4000",
+        m.dropped_iterations.count
+    );
+}
+
+#[test]
+fn a_rate_beyond_the_generator_ends_on_time_and_counts_every_slot() {
+    // 100 million arrivals in a second: far beyond one thread. The dispatcher must not
+    // starve its VUs nor run past the scenario's end, and what never starts is dropped.
+    let target = TestTarget::start(false);
+    let body = "  s:\n    executor: constant-arrival-rate\n    rate: 100000000\n    duration: 1s\n    gracefulStop: 0s\n    preAllocatedVUs: 2\n    requests: [GET /]\n";
+    let started = Instant::now();
+    let (summary, _) = run_yaml(&yaml(&target.url, body), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let m = &summary.metrics;
+    assert_eq!(m.iterations.count + m.dropped_iterations.count, 100_000_000);
+    assert!(
+        m.iterations.count > 100,
+        "the VUs ran: {}",
+        m.iterations.count
+    );
+}

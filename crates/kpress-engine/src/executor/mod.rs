@@ -120,6 +120,26 @@ impl Executor {
         }
     }
 
+    /// The highest arrival rate of an open-model executor, in iterations per second of
+    /// the whole test; `None` for the closed model.
+    pub fn peak_arrival_rate(&self) -> Option<f64> {
+        match self {
+            Executor::ConstantArrivalRate {
+                rate, time_unit, ..
+            } => Some(rate / time_unit.as_secs_f64()),
+            Executor::RampingArrivalRate {
+                start_rate,
+                time_unit,
+                stages,
+                ..
+            } => Some(
+                stages.iter().map(|s| s.target).fold(*start_rate, f64::max)
+                    / time_unit.as_secs_f64(),
+            ),
+            _ => None,
+        }
+    }
+
     /// The work of one stripe (a runner, or a thread of a runner).
     pub fn work(&self, stripe: Stripe) -> Work {
         match self {

@@ -86,8 +86,8 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn dropped_iteration(&mut self) {
-        self.interval.dropped_iterations += 1;
+    pub fn dropped_iterations(&mut self, n: u64) {
+        self.interval.dropped_iterations += n;
     }
 
     /// Adjusts the running VUs (`vus`) and allocated VUs (`vus_max`) by a delta.
@@ -149,7 +149,7 @@ mod tests {
             Some(ErrorClass::Status(503)),
         );
         r.iteration();
-        r.dropped_iteration();
+        r.dropped_iterations(1);
         r.vus_changed(3, 5);
         r.vus_changed(-1, 0);
         let m = r.take_interval();

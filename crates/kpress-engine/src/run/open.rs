@@ -18,6 +18,15 @@ use super::wait;
 use crate::executor::arrival::ArrivalSchedule;
 use crate::metrics::recorder;
 
+/// How long after its slot an iteration may wait for a VU to free up before it is
+/// dropped: the timer's resolution. Slots are dispatched in bursts, one per timer
+/// tick, so without it a VU could take one iteration per tick where k6, whose timers
+/// fire at each slot, would run several on it.
+const VU_WAIT: Duration = Duration::from_millis(1);
+
+/// Slots dispatched back to back, when behind schedule, before the dispatcher yields.
+const CATCH_UP_BURST: u32 = 64;
+
 pub async fn arrivals(
     ctx: Arc<ScenarioCtx>,
     schedule: ArrivalSchedule,
@@ -36,10 +45,29 @@ pub async fn arrivals(
         let vu = pool.add();
         pool.idle.push(vu);
     }
-    for offset in schedule.slots() {
+    let end = start + schedule.duration();
+    let total = schedule.total();
+    let mut late_in_a_row = 0u32;
+    for (handled, offset) in (0..).zip(schedule.slots()) {
         let slot = start + offset;
-        if slot > Instant::now() && !wait::sleep_until(slot, &mut wake).await {
+        let now = Instant::now();
+        if slot > now {
+            late_in_a_row = 0;
+            if !wait::sleep_until(slot, &mut wake).await {
+                break;
+            }
+        } else if now >= end {
+            // The generator fell so far behind that the scenario is over: the slots
+            // not reached never start, and are counted, not lost.
+            recorder::with(|r| r.dropped_iterations(total - handled));
             break;
+        } else {
+            // Catching up never sleeps: let the VUs run between bursts, or a rate this
+            // thread cannot sustain would starve them.
+            late_in_a_row += 1;
+            if late_in_a_row.is_multiple_of(CATCH_UP_BURST) {
+                tokio::task::yield_now().await;
+            }
         }
         if control.stopping() {
             break;
@@ -50,10 +78,13 @@ pub async fn arrivals(
         let vu = match pool.idle.pop() {
             Some(vu) => vu,
             None if (pool.slots.len() as u64) < max_vus => pool.add(),
-            None => {
-                recorder::with(|r| r.dropped_iteration());
-                continue;
-            }
+            None => match pool.next_freed(slot + VU_WAIT).await {
+                Some(vu) => vu,
+                None => {
+                    recorder::with(|r| r.dropped_iterations(1));
+                    continue;
+                }
+            },
         };
         // An idle VU's queue is empty, so this cannot fail for want of room.
         let _ = pool.slots[vu].try_send(slot);
@@ -63,7 +94,7 @@ pub async fn arrivals(
     // As in k6, the scenario lasts its whole duration, and `gracefulStop` counts from
     // its end, not from the last slot: the last iterations run to completion.
     if !control.stopping() {
-        wait::sleep_until(start + schedule.duration(), &mut wake).await;
+        wait::sleep_until(end, &mut wake).await;
     }
     wait::drain(&mut pool.tasks, graceful_stop, &mut wake).await;
 }
@@ -93,6 +124,14 @@ impl Pool {
             freed,
             free,
         }
+    }
+
+    /// The next VU to finish its iteration, if one does by `deadline`.
+    async fn next_freed(&mut self, deadline: Instant) -> Option<usize> {
+        tokio::time::timeout_at(deadline.into(), self.freed.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Starts a VU; returns its number.

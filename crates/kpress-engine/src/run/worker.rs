@@ -34,6 +34,9 @@ pub fn scenario_threads(executor: &Executor, segment: Segment, threads: u64) -> 
     threads.min(vus).max(1)
 }
 
+/// The VU time per arrival an open-model pool needs before its connections tick.
+pub const TICKED_VU_TIME_PER_ARRIVAL: Duration = Duration::from_millis(5);
+
 pub fn run(plan: WorkerPlan) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -139,11 +142,14 @@ fn context(scenario: &ScenarioSpec, client: &ClientConfig, spec: &TestSpec) -> S
     // Tick-batched reads delay the processing of a response by up to a tick, so a
     // request that follows another in the same iteration would go out that much
     // later: only single-request iterations, where nothing waits on the processing.
+    // And a ticked VU is busy for a tick or two per iteration however fast the server
+    // answers, so only a pool with room for that may tick; a tight one must turn its
+    // VUs around at once, or it would drop iterations the server could have served.
+    let executor = &scenario.executor;
     let ticked = requests.len() == 1
-        && matches!(
-            scenario.executor,
-            Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
-        );
+        && executor.peak_arrival_rate().is_some_and(|rate| {
+            executor.max_vus() as f64 >= rate * TICKED_VU_TIME_PER_ARRIVAL.as_secs_f64()
+        });
     ScenarioCtx {
         requests,
         origins,
