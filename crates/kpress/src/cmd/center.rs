@@ -61,12 +61,21 @@ pub struct CenterArgs {
     /// still report before the run is finished without them.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::cli::parse_duration)]
     pub report_grace: std::time::Duration,
+    /// A `deployment`-mode runner that has not polled its lease for this long may lose
+    /// its share to a new pod before the start (runners poll 4 times a second).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: std::time::Duration,
+    /// How long after the last share is leased a `deployment`-mode test starts, so that
+    /// every runner hears of the start in time.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_start_margin)]
+    pub start_margin: std::time::Duration,
     /// Attempts per clean-up hook (1 s between the first two, doubling).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub hook_attempts: u32,
 }
 
 pub fn run(args: CenterArgs) -> ExitCode {
+    let drive = drive_settings(&args);
     let Some(token) = args.token.filter(|t| !t.is_empty()) else {
         return fail(
             USAGE,
@@ -100,12 +109,7 @@ pub fn run(args: CenterArgs) -> ExitCode {
                 context: args.kube_context,
                 runner_url: args.runner_url,
             }),
-        drive: drive_settings(
-            args.startup_timeout,
-            args.report_grace,
-            args.hooks,
-            args.hook_attempts,
-        ),
+        drive,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,26 +143,42 @@ fn duplicate_hook(hooks: &[kpress_center::hooks::Hook]) -> Option<&str> {
 }
 
 /// The defaults with the flags' timing and hooks.
-fn drive_settings(
-    startup_timeout: std::time::Duration,
-    report_grace: std::time::Duration,
-    hooks: Vec<kpress_center::hooks::Hook>,
-    hook_attempts: u32,
-) -> kpress_center::deploy::DriveSettings {
+fn drive_settings(args: &CenterArgs) -> kpress_center::deploy::DriveSettings {
     let defaults = kpress_center::deploy::DriveSettings::default();
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     kpress_center::deploy::DriveSettings {
         timing: kpress_center::store::LeaseTiming {
-            report_grace_ms: i64::try_from(report_grace.as_millis()).unwrap_or(i64::MAX),
-            ..defaults.timing
+            ttl_ms: ms(args.lease_ttl),
+            start_margin_ms: ms(args.start_margin),
+            report_grace_ms: ms(args.report_grace),
         },
-        startup_timeout,
-        hooks,
+        startup_timeout: args.startup_timeout,
+        hooks: args.hooks.clone(),
         hook_retry: kpress_center::hooks::RetryPolicy {
-            attempts: hook_attempts,
+            attempts: args.hook_attempts,
             ..defaults.hook_retry
         },
         ..defaults
     }
+}
+
+/// A lease time to live: several of the runners' polls long, so that one late poll
+/// does not cost a runner its share.
+fn parse_lease_ttl(s: &str) -> Result<std::time::Duration, String> {
+    at_least(s, std::time::Duration::from_secs(2))
+}
+
+/// A start margin: long enough for every runner to poll once more before the start.
+fn parse_start_margin(s: &str) -> Result<std::time::Duration, String> {
+    at_least(s, std::time::Duration::from_secs(1))
+}
+
+fn at_least(s: &str, min: std::time::Duration) -> Result<std::time::Duration, String> {
+    let d = crate::cli::parse_duration(s)?;
+    if d < min {
+        return Err(format!("`{s}` is too short: at least {}s", min.as_secs()));
+    }
+    Ok(d)
 }
 
 /// `32MiB`, `512KiB`, `1MB`, `4096`: a size in bytes.
@@ -208,6 +228,56 @@ mod tests {
                 "a=https://example.invalid/"
             ])),
             Some("a")
+        );
+    }
+
+    #[test]
+    fn lease_timings_have_floors() {
+        assert_eq!(
+            parse_lease_ttl("10s"),
+            Ok(std::time::Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_start_margin("1s"),
+            Ok(std::time::Duration::from_secs(1))
+        );
+        for (parse, short) in [
+            (parse_lease_ttl as fn(&str) -> Result<_, _>, "1500ms"),
+            (parse_start_margin, "500ms"),
+        ] {
+            let err = parse(short).expect_err(short);
+            assert!(err.contains("too short"), "{err}");
+        }
+        assert!(parse_lease_ttl("ten").is_err());
+    }
+
+    #[test]
+    fn the_timing_flags_reach_the_driver() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            center: CenterArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "center",
+            "--kubernetes",
+            "--lease-ttl",
+            "30s",
+            "--start-margin",
+            "5s",
+            "--report-grace",
+            "2m",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let timing = drive_settings(&cli.center).timing;
+        assert_eq!(
+            (
+                timing.ttl_ms,
+                timing.start_margin_ms,
+                timing.report_grace_ms
+            ),
+            (30_000, 5_000, 120_000)
         );
     }
 
