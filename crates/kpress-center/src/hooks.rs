@@ -192,6 +192,8 @@ pub async fn run_all(hooks: &[Hook], input: &HookInput, policy: RetryPolicy) -> 
 /// Why one try failed, and whether another may do better.
 enum Failure {
     Transient(String),
+    /// Transient, and the hook said when to come back (`Retry-After`).
+    Throttled(String, Duration),
     Permanent(String),
 }
 
@@ -205,10 +207,11 @@ async fn run_one(hook: &Hook, input: &HookInput, policy: RetryPolicy) -> HookOut
             Ok(tried) => tried,
             Err(_) => Err(Failure::Transient(timed_out(&hook.action, policy.timeout))),
         };
-        let (message, again) = match tried {
+        let (message, again, asked) = match tried {
             Ok(()) => break None,
-            Err(Failure::Permanent(message)) => (message, false),
-            Err(Failure::Transient(message)) => (message, attempts < most),
+            Err(Failure::Permanent(message)) => (message, false, None),
+            Err(Failure::Transient(message)) => (message, attempts < most, None),
+            Err(Failure::Throttled(message, after)) => (message, attempts < most, Some(after)),
         };
         tracing::warn!(
             hook = %hook.name,
@@ -220,7 +223,9 @@ async fn run_one(hook: &Hook, input: &HookInput, policy: RetryPolicy) -> HookOut
         if !again {
             break Some(message);
         }
-        tokio::time::sleep(pause).await;
+        // A hook's own `Retry-After` is honoured, up to the longest pause allowed.
+        let wait = asked.map_or(pause, |after| after.max(pause).min(policy.max_pause));
+        tokio::time::sleep(wait).await;
         pause = (pause * 2).min(policy.max_pause);
     };
     HookOutcome {
@@ -280,16 +285,37 @@ async fn post(url: &str, input: &HookInput) -> Result<(), Failure> {
     if status.is_success() {
         return Ok(());
     }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(retry_after);
     let mut message = format!("HTTP {status}");
     let start = body_start(response).await;
     if !start.is_empty() {
         message = format!("{message}: {start}");
     }
     if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-        Err(Failure::Transient(message))
+        Err(match retry_after {
+            Some(after) => Failure::Throttled(message, after),
+            None => Failure::Transient(message),
+        })
     } else {
         Err(Failure::Permanent(message))
     }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP date (a date past means now).
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The first bytes of an answer, without reading a large one whole.

@@ -221,6 +221,74 @@ async fn a_webhook_overloaded_or_slow_is_retried_to_the_end() {
     assert_eq!(received.lock().expect("lock").len(), 4);
 }
 
+/// A webhook server that answers 503 with `Retry-After: RETRY_AFTER` and then 204;
+/// returns its URL and when each call arrived.
+async fn serve_throttled(retry_after: &'static str) -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = Arc::clone(&arrivals);
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let seen = Arc::clone(&seen);
+            async move {
+                let mut seen = seen.lock().expect("lock");
+                seen.push(Instant::now());
+                if seen.len() == 1 {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [("retry-after", retry_after)],
+                    )
+                } else {
+                    (StatusCode::NO_CONTENT, [("retry-after", "0")])
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), arrivals)
+}
+
+fn gap_between_calls(arrivals: &Mutex<Vec<Instant>>) -> Duration {
+    let arrivals = arrivals.lock().expect("lock");
+    arrivals[1] - arrivals[0]
+}
+
+#[tokio::test]
+async fn a_webhook_asking_to_retry_later_is_retried_when_it_said() {
+    let patient = RetryPolicy {
+        max_pause: Duration::from_secs(5),
+        ..policy(3, Duration::from_secs(10))
+    };
+    let (url, arrivals) = serve_throttled("1").await;
+    let outcome = run_one(webhook("dns", &url), patient).await;
+    assert!(outcome.ok, "{outcome:?}");
+    assert_eq!(outcome.attempts, 2);
+    let gap = gap_between_calls(&arrivals);
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, not 1 s"
+    );
+
+    // Never longer than the policy's longest pause, whatever the hook asks.
+    let (url, arrivals) = serve_throttled("86400").await;
+    let outcome = run_one(webhook("dns", &url), policy(3, Duration::from_secs(10))).await;
+    assert!(outcome.ok, "{outcome:?}");
+    let gap = gap_between_calls(&arrivals);
+    assert!(gap < Duration::from_secs(5), "waited {gap:?}");
+
+    // A date in the past, or a value that is neither, means the usual pause.
+    for value in ["Wed, 21 Oct 2015 07:28:00 GMT", "soon"] {
+        let (url, _) = serve_throttled(value).await;
+        let outcome = run_one(webhook("dns", &url), policy(3, Duration::from_secs(10))).await;
+        assert!(outcome.ok, "{value}: {outcome:?}");
+        assert_eq!(outcome.attempts, 2, "{value}");
+    }
+}
+
 #[tokio::test]
 async fn a_webhook_that_is_not_listening_fails_after_every_attempt() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
