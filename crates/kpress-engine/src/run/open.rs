@@ -1,10 +1,12 @@
 //! The open model: iterations start at their arrival slots whatever the system under
 //! test does, each on an idle VU of the pool. Latency counts from the slot, so a late
 //! start (a busy dispatcher, a new connection) is charged to the request, never hidden.
-//! When no VU is idle a new one is added up to `maxVUs`; beyond that the iteration is
-//! counted in `dropped_iterations`, as k6 does. Unlike k6, the iteration that made a VU
-//! necessary runs on it instead of being dropped while the VU starts, since starting a
-//! kpress VU costs nothing.
+//! When no VU is idle a new one is added up to `maxVUs`; beyond that the iteration
+//! waits up to one timer tick for a VU to free up, then is counted in
+//! `dropped_iterations`, as k6 does. Unlike k6, the iteration that made a VU necessary
+//! runs on it instead of being dropped while the VU starts, since starting a kpress VU
+//! costs nothing. The scenario lasts its whole duration; `gracefulStop` counts from
+//! its end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
