@@ -150,3 +150,45 @@ fn a_private_ca_is_trusted_through_tls_ca_certs() {
     let err = bad.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("defaults.tlsCACerts"), "{err}");
 }
+
+#[test]
+fn each_request_times_out_at_its_own_deadline() {
+    // A VU keeps one timeout timer across its requests. It must fire at each request's
+    // own deadline: not at an earlier request's (a 100 ms request then a 250 ms one,
+    // both allowed 300 ms, both succeed), and not at a later one (a request allowed
+    // 200 ms after one allowed 5 s still times out, though its answer comes at 1 s).
+    let plain = TestTarget::start(false);
+    let iteration = |requests: &str| {
+        format!(
+            "name: t\ndefaults: {{ baseUrl: '{}' }}\nscenarios:\n  s:\n    executor: per-vu-iterations\n    vus: 2\n    iterations: 3\n    requests:\n{requests}",
+            plain.url
+        )
+    };
+    let early = iteration(
+        "      - { url: '/?delay=100ms', timeout: 300ms }\n      - { url: '/?delay=250ms', timeout: 300ms }\n",
+    );
+    let (summary, _) = run_yaml(&early, 1);
+    assert_eq!(summary.metrics.http_reqs.count, 12);
+    assert_eq!(
+        summary.metrics.http_req_failed.fails, 0,
+        "timed out early: {:?}",
+        summary.errors
+    );
+
+    let late = iteration(
+        "      - { url: '/', timeout: 5s }\n      - { url: '/?delay=1s', timeout: 200ms }\n",
+    );
+    let (summary, _) = run_yaml(&late, 1);
+    assert_eq!(
+        summary.errors.get("timeout"),
+        Some(&6),
+        "{:?}",
+        summary.errors
+    );
+    assert_eq!(summary.metrics.http_req_failed.fails, 6);
+    assert!(
+        summary.metrics.http_req_duration.max < 900.0,
+        "the slowest request took {} ms: the 200 ms timeout fired late",
+        summary.metrics.http_req_duration.max
+    );
+}

@@ -2,7 +2,10 @@
 //! loop over the scenario's requests that makes one iteration. Every request ends in
 //! exactly one call to the thread's recorder, success or failure.
 
-use std::time::Instant;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use tokio::time::Sleep;
 
 use crate::http::error::ErrorClass;
 use crate::http::{ClientConfig, Connection, Exchange, Prepared};
@@ -18,12 +21,15 @@ pub struct ScenarioCtx {
 /// A VU's state between iterations.
 pub struct Vu {
     conns: Vec<Option<Connection>>,
+    /// The request timeout's timer, kept across requests (see `Deadline`).
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Vu {
     pub fn new(origins: usize) -> Vu {
         Vu {
             conns: (0..origins).map(|_| None).collect(),
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
 
@@ -98,10 +104,29 @@ impl Vu {
             return (None, Err(ErrorClass::Closed));
         };
         let sent = Instant::now();
-        match tokio::time::timeout_at(deadline, conn.send(req)).await {
-            Ok(result) => (Some(sent), result),
-            Err(_) => (Some(sent), Err(ErrorClass::Timeout)),
+        tokio::select! {
+            biased;
+            result = conn.send(req) => (Some(sent), result),
+            () = expiry(&mut self.timer, deadline) => (Some(sent), Err(ErrorClass::Timeout)),
         }
+    }
+}
+
+/// Resolves at `deadline`, on a timer kept across requests. A timer per request
+/// (`tokio::time::timeout`) is registered in and removed from tokio's timer wheel every
+/// time; this one is only moved when it fires before the current deadline, about once
+/// per timeout period, or when a request has a shorter timeout than the one before.
+/// The timer never runs past the deadline it guards: it is set no later than it.
+async fn expiry(timer: &mut Pin<Box<Sleep>>, deadline: tokio::time::Instant) {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    loop {
+        timer.as_mut().await;
+        if timer.deadline() >= deadline {
+            return;
+        }
+        timer.as_mut().reset(deadline);
     }
 }
 
