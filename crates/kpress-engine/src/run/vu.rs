@@ -50,8 +50,7 @@ impl Vu {
         origin: usize,
         intended: Instant,
     ) -> Instant {
-        let deadline = tokio::time::Instant::now() + req.spec.timeout;
-        let (sent, result) = self.exchange(ctx, req, origin, deadline).await;
+        let (sent, result) = self.exchange(ctx, req, origin).await;
         let kernel_done = match (&result, self.conns[origin].as_mut()) {
             (Ok(_), Some(conn)) => conn.received_at(),
             _ => None,
@@ -80,30 +79,36 @@ impl Vu {
         done
     }
 
-    /// Opens the connection if needed, then sends; both within `deadline`. Returns when
-    /// the request was sent (if it was) and the outcome.
+    /// Opens the connection if needed, then sends; both within the request's timeout.
+    /// Returns when the request was sent (if it was) and the outcome.
     async fn exchange(
         &mut self,
         ctx: &ScenarioCtx,
         req: &Prepared,
         origin: usize,
-        deadline: tokio::time::Instant,
     ) -> (Option<Instant>, Result<(Exchange, u64), ErrorClass>) {
+        // One clock read gives the deadline and, on an open connection, the send time.
+        let mut sent = Instant::now();
+        let deadline = tokio::time::Instant::from_std(sent) + req.spec.timeout;
         let slot = &mut self.conns[origin];
         if slot.is_none() {
             // Boxed: opening (TCP, TLS, h2 handshake) is a large future that would
             // otherwise inflate, and be copied with, every iteration's future.
             let open = Box::pin(Connection::open(&ctx.origins[origin], &ctx.client));
-            match tokio::time::timeout_at(deadline, open).await {
-                Ok(Ok(conn)) => *slot = Some(conn),
-                Ok(Err(class)) => return (None, Err(class)),
-                Err(_) => return (None, Err(ErrorClass::Timeout)),
+            let opened = tokio::select! {
+                biased;
+                opened = open => opened,
+                () = expiry(&mut self.timer, deadline) => Err(ErrorClass::Timeout),
+            };
+            match opened {
+                Ok(conn) => *slot = Some(conn),
+                Err(class) => return (None, Err(class)),
             }
+            sent = Instant::now();
         }
         let Some(conn) = slot.as_mut() else {
             return (None, Err(ErrorClass::Closed));
         };
-        let sent = Instant::now();
         tokio::select! {
             biased;
             result = conn.send(req) => (Some(sent), result),
