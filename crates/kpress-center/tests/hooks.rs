@@ -96,12 +96,17 @@ async fn serve(statuses: Vec<u16>) -> (String, Received) {
             }
         }),
     );
+    (listen(app).await, received)
+}
+
+/// Serves `app` on a free loopback port; returns its `/hook` URL.
+async fn listen(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), received)
+    format!("http://{addr}/hook")
 }
 
 fn assert_finished_now(outcome: &HookOutcome) {
@@ -244,12 +249,7 @@ async fn serve_throttled(retry_after: &'static str) -> (String, Arc<Mutex<Vec<In
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), arrivals)
+    (listen(app).await, arrivals)
 }
 
 fn gap_between_calls(arrivals: &Mutex<Vec<Instant>>) -> Duration {
