@@ -272,12 +272,11 @@ impl Ticker {
 }
 
 /// The thread's driver: while any task waits, poll the epoll instance once per tick.
-/// It ends with its runtime and, through `forget`, takes its ticker along, so that a
-/// later runtime on this thread gets a new one: `forget` is handed in rather than made
+/// It ends with its runtime and, through `_forget`, takes its ticker along, so that a
+/// later runtime on this thread gets a new one: `_forget` is handed in rather than made
 /// inside, because a runtime dropped before it ever polled the driver drops only what
 /// the future captured.
-async fn drive(forget: ForgetTicker) {
-    let _forget = forget;
+async fn drive(_forget: ForgetTicker) {
     // Two timers, the next tick's and the one after: when one fires, the other is
     // already the timer wheel's earliest entry, so re-arming this one (or any
     // dispatcher sleep on the coming tick) is not earlier than the wheel's next

@@ -35,7 +35,7 @@ pub fn scenario_threads(executor: &Executor, segment: Segment, threads: u64) -> 
 }
 
 /// The VU time per arrival an open-model pool needs before its connections tick.
-pub const TICKED_VU_TIME_PER_ARRIVAL: Duration = Duration::from_millis(5);
+const TICKED_VU_TIME_PER_ARRIVAL: Duration = Duration::from_millis(5);
 
 pub fn run(plan: WorkerPlan) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
